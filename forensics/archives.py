@@ -1,0 +1,648 @@
+"""Archive members read as streams: zip, tar, gzip, bzip2, xz, zstd and 7-zip, recursively.
+
+Nothing is ever unpacked beside the evidence. Streams (gzip, bzip2, xz, zstd, tar) are read
+straight through; zip and 7-zip need to seek, so a member that is itself one of those is
+spooled to an anonymous temporary file inside the case (memory first, disk past 64 MiB).
+Member names, including ../ and absolute ones, are only ever recorded, never used as paths.
+
+Every member is hashed as it streams past (the Tee), and its expansion is checked against
+the limits: past ``max_member_size`` bytes, or past ``max_ratio`` times the compressed bytes
+it came from, it is recorded as a suspected bomb and not read further.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import stat
+import struct
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from py7zr.io import Py7zIO, WriterFactory
+
+from forensics.filetype import HEAD_SIZE, FileTyper
+from forensics.hashing import CHUNK_SIZE, MultiHash
+
+SEP = "!"
+SNIFF_SIZE = 512
+SPOOL_IN_MEMORY = 64 << 20
+
+STREAM_KINDS = ("gzip", "bzip2", "xz", "zstd")
+# Suffix of a compressed file -> what the name of its content ends with instead.
+SUFFIXES: dict[str, tuple[tuple[str, str], ...]] = {
+    "gzip": ((".tgz", ".tar"), (".gz", ""), (".z", "")),
+    "bzip2": ((".tbz2", ".tar"), (".tbz", ".tar"), (".bz2", "")),
+    "xz": ((".txz", ".tar"), (".xz", "")),
+    "zstd": ((".tzst", ".tar"), (".zst", "")),
+}
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far an archive member may expand before it is treated as a bomb."""
+
+    max_member_size: int = 64 << 30
+    max_ratio: float = 1000.0
+    ratio_floor: int = 16 << 20
+    max_depth: int = 16
+
+
+def container_kind(head: bytes) -> str | None:
+    """Which container format a stream starts with, if any."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
+        return "bzip2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z"
+    if len(head) >= 512 and head[257:262] == b"ustar":
+        return "tar"
+    if len(head) >= 512 and _is_v7_tar(head):
+        return "tar"
+    return None
+
+
+def _is_v7_tar(head: bytes) -> bool:
+    """An old-style tar header: a valid header checksum and a file name."""
+    try:
+        stored = int(head[148:156].rstrip(b"\x00 ").decode("ascii") or "x", 8)
+    except ValueError:
+        return False
+    computed = sum(head[:148]) + 8 * 32 + sum(head[156:512])
+    return stored == computed and head[0] != 0
+
+
+def display(name_bytes: bytes) -> str:
+    """A path as text: UTF-8 where it is, \\xNN for bytes that are not."""
+    return name_bytes.decode("utf-8", "backslashreplace")
+
+
+def to_bytes(name: str) -> bytes:
+    """The bytes of a name decoded with surrogateescape (tar, os) or plain text (zip)."""
+    return name.encode("utf-8", "surrogateescape")
+
+
+def epoch_utc(seconds: float | None) -> datetime | None:
+    """An epoch time as an aware UTC datetime, or None where it cannot be one."""
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+class ArchiveBomb(Exception):
+    """A member expanded past the limits."""
+
+    def __init__(self, tee: Tee, message: str) -> None:
+        super().__init__(message)
+        self.tee = tee
+
+
+class StreamError(Exception):
+    """Reading a stream failed (truncated, corrupt, I/O error)."""
+
+    def __init__(self, tee: Tee, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.tee = tee
+        self.cause = cause
+
+
+class Tee:
+    """A read-only stream wrapper that hashes, counts, keeps the head and enforces limits."""
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        limits: Limits | None,
+        compressed: Callable[[], int] | None = None,
+    ) -> None:
+        self._read = read
+        self.limits = limits
+        self.compressed = compressed
+        self._compressed_start = compressed() if compressed else 0
+        self.hasher = MultiHash()
+        self.head = bytearray()
+        self._pending = b""
+        self.eof = False
+
+    @property
+    def count(self) -> int:
+        """Bytes read from the underlying stream so far."""
+        return self.hasher.size
+
+    def _pull(self, size: int) -> bytes:
+        try:
+            data = self._read(size)
+        except (ArchiveBomb, StreamError):
+            raise
+        except Exception as exc:
+            raise StreamError(self, exc) from exc
+        if not data:
+            self.eof = True
+            return b""
+        self.hasher.update(data)
+        if len(self.head) < HEAD_SIZE:
+            self.head += data[: HEAD_SIZE - len(self.head)]
+        self._check()
+        return data
+
+    def _check(self) -> None:
+        if self.limits is None:
+            return
+        out = self.hasher.size
+        if out > self.limits.max_member_size:
+            raise ArchiveBomb(self, f"suspected archive bomb: expanded past {self.limits.max_member_size} bytes; skipped")
+        if self.compressed is not None and out > self.limits.ratio_floor:
+            consumed = max(self.compressed() - self._compressed_start, 1)
+            if out > self.limits.max_ratio * consumed:
+                raise ArchiveBomb(
+                    self,
+                    f"suspected archive bomb: {out} bytes from {consumed} compressed "
+                    f"(ratio over {self.limits.max_ratio:g}:1); skipped",
+                )
+
+    def sniff(self) -> bytes:
+        """The first SNIFF_SIZE bytes (fewer at end of stream), without consuming them."""
+        while len(self._pending) < SNIFF_SIZE and not self.eof:
+            self._pending += self._pull(CHUNK_SIZE)
+        return self._pending[:SNIFF_SIZE]
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to size bytes (all that is left when size < 0)."""
+        if size is None or size < 0:
+            parts = [self._pending]
+            self._pending = b""
+            while chunk := self._pull(CHUNK_SIZE):
+                parts.append(chunk)
+            return b"".join(parts)
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        if self.eof:
+            return b""
+        data = self._pull(size)
+        if len(data) > size:  # some decoders return more than asked
+            data, self._pending = data[:size], data[size:]
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self, sink: IO[bytes] | None = None) -> None:
+        """Read to the end (writing to sink if given), so the hashes cover everything."""
+        if self._pending:
+            if sink is not None:
+                sink.write(self._pending)
+            self._pending = b""
+        while chunk := self._pull(CHUNK_SIZE):
+            if sink is not None:
+                sink.write(chunk)
+
+
+class ArchiveReader:
+    """Catalogues the members of containers, calling emit(row) for every member found."""
+
+    def __init__(self, typer: FileTyper, limits: Limits, tmp_dir: str | None, emit: Emit) -> None:
+        self.typer = typer
+        self.limits = limits
+        self.tmp_dir = tmp_dir
+        self.emit = emit
+
+    # -- entry points -------------------------------------------------------------------
+
+    def open_container(self, kind: str, handle: IO[bytes], chain: str, depth: int) -> str | None:
+        """Catalogue the members of a container whose bytes are in a seekable handle.
+
+        Returns an error text for the container's own row, or None.
+        """
+        try:
+            if kind == "zip":
+                return self._zip(handle, chain, depth)
+            if kind == "7z":
+                return self._sevenzip(handle, chain, depth)
+            tee = Tee(handle.read, None)
+            if kind == "tar":
+                return self._tar(tee, chain, depth, lambda: tee.count)
+            return self._decompress(kind, tee, chain, depth)
+        except StreamError as exc:
+            return f"archive unreadable after {exc.tee.count} bytes: {describe_exception(exc.cause)}"
+        except ArchiveBomb as exc:
+            return f"not read to the end: {exc}"
+
+    def catalogue_stream(
+        self,
+        read: Callable[[int], bytes],
+        chain: str,
+        depth: int,
+        meta: dict[str, Any],
+        compressed: Callable[[], int] | None,
+        parent_streams: bool,
+    ) -> None:
+        """Hash, type and (if it is a container) open one member read from a stream.
+
+        parent_streams says the parent can only be read in order (gzip, tar): after a bomb
+        or a failed read inside this member, the parent cannot go on and the error is raised
+        again for it to record.
+        """
+        tee = Tee(read, self.limits, compressed)
+        row = {"path": chain, "depth": depth, "kind": "file", **meta}
+        error: str | None = None
+        reraise: BaseException | None = None
+        try:
+            kind = container_kind(tee.sniff())
+            if kind is not None and depth > self.limits.max_depth:
+                error = f"archive nested deeper than {self.limits.max_depth} levels: not opened"
+                kind = None
+            if kind is None:
+                tee.drain()
+            elif kind in ("zip", "7z"):
+                with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=self.tmp_dir) as spool:
+                    tee.drain(spool)
+                    spool.seek(0)
+                    error = self.open_container(kind, spool, chain, depth)  # type: ignore[arg-type]
+            elif kind == "tar":
+                outer = compressed or (lambda: tee.count)
+                error = self._tar(tee, chain, depth, outer)
+                tee.drain()
+            else:
+                error = self._decompress(kind, tee, chain, depth)
+                tee.drain()
+        except ArchiveBomb as exc:
+            error = str(exc) if exc.tee is tee else "not read to the end: a member inside is a suspected archive bomb"
+            reraise = exc if parent_streams else None
+        except StreamError as exc:
+            if exc.tee is tee:
+                error = f"damaged or truncated after {tee.count} bytes: {describe_exception(exc.cause)}"
+            else:
+                error = "not read to the end: the stream holding it failed"
+                reraise = exc
+        complete = tee.eof and reraise is None and not (error or "").startswith(("suspected", "damaged", "not read"))
+        if complete:
+            digests = tee.hasher.digests()
+            kind_of = self.typer.identify(bytes(tee.head))
+            row.update(
+                size=digests.size, md5=digests.md5, sha1=digests.sha1, sha256=digests.sha256,
+                mime=kind_of.mime, description=kind_of.description, typed_by=kind_of.typed_by,
+            )
+        elif row.get("size") is None:
+            row["size"] = tee.count
+        row["error"] = error
+        self.emit(row)
+        if reraise is not None:
+            raise reraise
+
+    # -- formats -------------------------------------------------------------------------
+
+    def _decompress(self, kind: str, tee: Tee, chain: str, depth: int) -> str | None:
+        name = _stream_member_name(kind, tee, chain)
+        meta: dict[str, Any] = {"parent": chain}
+        if kind == "gzip":
+            mtime = struct.unpack("<I", bytes(tee.head[4:8]))[0] if len(tee.head) >= 8 else 0
+            meta["mtime"] = epoch_utc(mtime) if mtime else None
+            stream: Any = gzip.GzipFile(fileobj=tee, mode="rb")
+        elif kind == "bzip2":
+            stream = bz2.BZ2File(tee, mode="rb")
+        elif kind == "xz":
+            stream = lzma.LZMAFile(tee, mode="rb")
+        else:
+            import zstandard
+
+            stream = zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True)
+        member_chain = f"{chain}{SEP}{name}"
+        self.catalogue_stream(stream.read, member_chain, depth + 1, meta, lambda: tee.count, parent_streams=True)
+        return None
+
+    def _tar(self, tee: Tee, chain: str, depth: int, compressed: Callable[[], int]) -> str | None:
+        count = 0
+        try:
+            archive = tarfile.open(fileobj=tee, mode="r|")  # type: ignore[call-overload]
+            for member in archive:
+                count += 1
+                self._tar_member(archive, member, chain, depth, compressed)
+        except tarfile.ReadError as exc:
+            if count == 0 and "empty" in str(exc):
+                return None
+            return f"tar damaged after {count} members: {exc}; members before it catalogued"
+        except (EOFError, tarfile.StreamError) as exc:
+            return f"tar truncated after {count} members: {describe_exception(exc)}; members before it catalogued"
+        return None
+
+    def _tar_member(
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo, chain: str, depth: int, compressed: Callable[[], int]
+    ) -> None:
+        name = member.name
+        meta: dict[str, Any] = {
+            "parent": chain,
+            "path_bytes": to_bytes(f"{chain}{SEP}{name}"),
+            "mtime": epoch_utc(member.mtime),
+            "mode": member.mode | _tar_type_bits(member),
+            "uid": member.uid,
+            "gid": member.gid,
+        }
+        member_chain = f"{chain}{SEP}{display(to_bytes(name))}"
+        if member.isfile():
+            extracted = archive.extractfile(member)
+            assert extracted is not None
+            self.catalogue_stream(extracted.read, member_chain, depth + 1, meta, compressed, parent_streams=True)
+            return
+        kind = "directory" if member.isdir() else "symlink" if member.issym() else "hardlink" if member.islnk() \
+            else "fifo" if member.isfifo() else "char-device" if member.ischr() else "block-device" if member.isblk() \
+            else "other"
+        self.emit({"path": member_chain, "depth": depth + 1, "kind": kind, "size": member.size,
+                   "link_target": member.linkname or None, **meta})
+
+    def _zip(self, handle: IO[bytes], chain: str, depth: int) -> str | None:
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            handle.seek(0)
+            found = self._zip_local_headers(handle, chain, depth)
+            return (f"zip directory unreadable ({describe_exception(exc)}): "
+                    f"{found} members recovered from local headers (truncated or damaged archive)")
+        with archive:
+            for info in archive.infolist():
+                self._zip_member(archive, info, chain, depth)
+        return None
+
+    def _zip_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, chain: str, depth: int) -> None:
+        meta = _zip_meta(info, chain)
+        member_chain = f"{chain}{SEP}{info.filename}"
+        if info.is_dir():
+            self.emit({"path": member_chain, "depth": depth + 1, "kind": "directory", "size": 0, **meta})
+            return
+        if info.flag_bits & 0x1:
+            self.emit({"path": member_chain, "depth": depth + 1, "kind": "file", "size": info.file_size,
+                       "error": "encrypted member: not read (no password)", **meta})
+            return
+        try:
+            with archive.open(info) as stream:
+                self.catalogue_stream(stream.read, member_chain, depth + 1, meta,
+                                      lambda: info.compress_size, parent_streams=False)
+        except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
+            self.emit({"path": member_chain, "depth": depth + 1, "kind": "file", "size": info.file_size,
+                       "error": f"member unreadable: {describe_exception(exc)}", **meta})
+
+    def _zip_local_headers(self, handle: IO[bytes], chain: str, depth: int) -> int:
+        """Recover members of a zip whose central directory is lost, from their local headers."""
+        found = 0
+        for info, data_reader in _iter_local_headers(handle):
+            found += 1
+            meta = _zip_meta(info, chain)
+            member_chain = f"{chain}{SEP}{info.filename}"
+            if info.filename.endswith("/"):
+                self.emit({"path": member_chain, "depth": depth + 1, "kind": "directory", "size": 0, **meta})
+                continue
+            if data_reader is None:
+                reason = "encrypted member: not read (no password)" if info.flag_bits & 0x1 else \
+                    "member cannot be read without the zip directory (size unknown or unsupported method)"
+                self.emit({"path": member_chain, "depth": depth + 1, "kind": "file", "size": info.file_size,
+                           "error": reason, **meta})
+                continue
+            try:
+                self.catalogue_stream(data_reader, member_chain, depth + 1, meta,
+                                      lambda: info.compress_size, parent_streams=False)
+            except (ArchiveBomb, StreamError):
+                break
+        return found
+
+    def _sevenzip(self, handle: IO[bytes], chain: str, depth: int) -> str | None:
+        import py7zr
+
+        try:
+            archive = py7zr.SevenZipFile(handle, mode="r")
+        except py7zr.PasswordRequired:
+            return "7-zip archive with encrypted headers: member names unreadable without the password"
+        except Exception as exc:  # noqa: BLE001 - py7zr raises many kinds
+            return f"7-zip archive unreadable: {describe_exception(exc)}"
+        with archive:
+            infos = archive.list()
+            if archive.needs_password():
+                for info in infos:
+                    self.emit({"path": f"{chain}{SEP}{info.filename}", "depth": depth + 1,
+                               "kind": "directory" if info.is_directory else "file",
+                               "size": info.uncompressed, "parent": chain,
+                               "mtime": _aware(info.creationtime),
+                               "error": "encrypted member: not read (no password)"})
+                return None
+            factory = _SevenZipSinkFactory(self.limits, self.tmp_dir)
+            error = None
+            try:
+                archive.extract(factory=factory)
+            except ArchiveBomb as exc:
+                error = f"not read to the end: {exc}"
+            except Exception as exc:  # noqa: BLE001
+                error = f"7-zip archive damaged: {describe_exception(exc)}; members before it catalogued"
+            for info in infos:
+                member_chain = f"{chain}{SEP}{info.filename}"
+                meta = {"parent": chain, "mtime": _aware(info.creationtime)}
+                if info.is_directory:
+                    self.emit({"path": member_chain, "depth": depth + 1, "kind": "directory", "size": 0, **meta})
+                    continue
+                sink = factory.sinks.get(info.filename)
+                if sink is None or sink.error:
+                    self.emit({"path": member_chain, "depth": depth + 1, "kind": "file", "size": info.uncompressed,
+                               "error": (sink.error if sink else None) or "not extracted (archive damaged)", **meta})
+                    continue
+                with sink.spool:
+                    sink.spool.seek(0)
+                    self.catalogue_stream(sink.spool.read, member_chain, depth + 1, meta, None, parent_streams=False)
+            return error
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An exception as one short line: its type and message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _tar_type_bits(member: tarfile.TarInfo) -> int:
+    if member.isdir():
+        return stat.S_IFDIR
+    if member.issym():
+        return stat.S_IFLNK
+    if member.isfifo():
+        return stat.S_IFIFO
+    if member.ischr():
+        return stat.S_IFCHR
+    if member.isblk():
+        return stat.S_IFBLK
+    return stat.S_IFREG
+
+
+def _zip_meta(info: zipfile.ZipInfo, chain: str) -> dict[str, Any]:
+    year, month, day, hour, minute, second = info.date_time
+    meta: dict[str, Any] = {
+        "parent": chain,
+        "time_text": f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d} (zip time, no timezone)",
+    }
+    if info.create_system == 3 and info.external_attr >> 16:
+        meta["mode"] = info.external_attr >> 16
+    return meta
+
+
+def _stream_member_name(kind: str, tee: Tee, chain: str) -> str:
+    """The name of the single member of a compressed stream: gzip's FNAME, else the suffix cut."""
+    head = bytes(tee.head)
+    if kind == "gzip" and len(head) > 10 and head[3] & 0x08:
+        offset = 10
+        if head[3] & 0x04 and len(head) > 12:
+            offset += 2 + struct.unpack("<H", head[10:12])[0]
+        end = head.find(b"\x00", offset)
+        if end > offset:
+            return head[offset:end].decode("latin-1")
+    base = chain.rsplit(SEP, 1)[-1].rsplit("/", 1)[-1]
+    lower = base.lower()
+    for suffix, replacement in SUFFIXES[kind]:
+        if lower.endswith(suffix) and len(base) > len(suffix):
+            return base[: -len(suffix)] + replacement
+    return base + ".out"
+
+
+def _iter_local_headers(handle: IO[bytes]) -> Iterator[tuple[zipfile.ZipInfo, Callable[[int], bytes] | None]]:
+    """Walk a zip's local file headers in order, giving each member and a reader for its data."""
+    while True:
+        start = handle.tell()
+        header = handle.read(30)
+        if len(header) < 30 or not header.startswith(b"PK\x03\x04"):
+            return
+        (_, _, flags, method, mtime, mdate, _crc, comp_size, size, name_len, extra_len) = struct.unpack(
+            "<4sHHHHHIIIHH", header
+        )
+        raw_name = handle.read(name_len)
+        handle.read(extra_len)
+        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        info = zipfile.ZipInfo(name)
+        info.flag_bits = flags
+        info.compress_type = method
+        info.compress_size = comp_size
+        info.file_size = size
+        info.date_time = ((mdate >> 9) + 1980, max((mdate >> 5) & 0xF, 1), max(mdate & 0x1F, 1),
+                          mtime >> 11, (mtime >> 5) & 0x3F, (mtime & 0x1F) * 2)
+        data_start = handle.tell()
+        sized = not (flags & 0x08) or comp_size
+        if flags & 0x1 or not sized or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            yield info, None
+            if not sized:
+                return
+            handle.seek(data_start + comp_size)
+            continue
+        compressed = handle.read(comp_size)
+        if len(compressed) < comp_size:
+            yield info, _failing_reader(EOFError(f"member data cut off at byte {start + 30 + name_len}"))
+            return
+        data = compressed if method == zipfile.ZIP_STORED else None
+        yield info, _member_reader(compressed, data)
+        handle.seek(data_start + comp_size)
+
+
+def _member_reader(compressed: bytes, stored: bytes | None) -> Callable[[int], bytes]:
+    """A read(size) function over one recovered member's data."""
+    decoder = None if stored is not None else zlib.decompressobj(-15)
+    source = memoryview(stored if stored is not None else compressed)
+    position = 0
+
+    def read(size: int) -> bytes:
+        nonlocal position
+        if stored is not None:
+            data = bytes(source[position: position + size])
+            position += len(data)
+            return data
+        assert decoder is not None
+        out = b""
+        while not out and position < len(source):
+            piece = bytes(source[position: position + 65536])
+            position += len(piece)
+            out = decoder.decompress(piece, size)
+            if decoder.unconsumed_tail:
+                position -= len(decoder.unconsumed_tail)
+        if not out and position >= len(source):
+            out = decoder.flush()
+        return out
+
+    return read
+
+
+def _failing_reader(error: Exception) -> Callable[[int], bytes]:
+    def read(size: int) -> bytes:
+        raise error
+
+    return read
+
+
+class _SevenZipSink(Py7zIO):
+    """Receives one 7-zip member's bytes from py7zr into a spool, within the limits."""
+
+    def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
+        self.limits = limits
+        self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=tmp_dir)
+        self.written = 0
+        self.error: str | None = None
+
+    def write(self, data: bytes | bytearray) -> int:
+        self.written += len(data)
+        if self.written > self.limits.max_member_size:
+            self.error = f"suspected archive bomb: expanded past {self.limits.max_member_size} bytes; skipped"
+            raise ArchiveBomb(None, self.error)  # type: ignore[arg-type]
+        return self.spool.write(data)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.written
+
+    def flush(self) -> None:
+        return None
+
+    def size(self) -> int:
+        return self.written
+
+    def close(self) -> None:
+        return None
+
+
+class _SevenZipSinkFactory(WriterFactory):
+    """py7zr WriterFactory handing out one sink per member."""
+
+    def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
+        self.limits = limits
+        self.tmp_dir = tmp_dir
+        self.sinks: dict[str, _SevenZipSink] = {}
+
+    def create(self, filename: str) -> _SevenZipSink:
+        sink = _SevenZipSink(self.limits, self.tmp_dir)
+        self.sinks[filename] = sink
+        return sink
+
+
+def tmp_dir_for(path: os.PathLike[str] | str | None) -> str | None:
+    """The spool folder as a string, creating it if needed."""
+    if path is None:
+        return None
+    os.makedirs(path, exist_ok=True)
+    return os.fspath(path)

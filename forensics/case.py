@@ -1,0 +1,131 @@
+"""The case folder: case.json, the audit trail, and the paths every stage writes to."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from forensics import __version__
+from forensics.audit import AuditLog, sha256_file, utc_now
+from forensics.errors import ForensicsError
+
+CASE_FILE = "case.json"
+LOCK_FILE = ".lock"
+CASE_SUBDIRS = ("raw", "tables", "exhibits", "tmp")
+
+
+@dataclass(frozen=True)
+class Case:
+    """An open case folder."""
+
+    path: Path
+    case_ref: str
+    examiner: str
+    timezone: str
+    created: str
+    tool_version: str
+
+    @property
+    def audit(self) -> AuditLog:
+        """The case's audit trail."""
+        return AuditLog(self.path)
+
+    @property
+    def catalogue_path(self) -> Path:
+        """Where the catalogue of received files is kept."""
+        return self.path / "catalogue.parquet"
+
+    @property
+    def parts_dir(self) -> Path:
+        """Where an ingest in progress writes its rows before they are merged."""
+        return self.path / "catalogue.parts"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch space inside the case (archive members spooled for reading)."""
+        return self.path / "tmp"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the case's lock so that two commands never change it at once."""
+        with open(self.path / LOCK_FILE, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ForensicsError(f"{self.path}: another forensics command is changing this case") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def init_case(path: Path, case_ref: str, examiner: str, timezone: str, command: list[str]) -> Case:
+    """Make a new case folder; refuse a folder that holds anything but an empty folder."""
+    if not case_ref.strip():
+        raise ForensicsError("--case-ref must not be empty")
+    if not examiner.strip():
+        raise ForensicsError("--examiner must not be empty")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ForensicsError(f"unknown timezone {timezone!r} (use an IANA name such as Europe/London)") from None
+    if path.exists():
+        if not path.is_dir():
+            raise ForensicsError(f"{path}: exists and is not a folder")
+        if (path / CASE_FILE).exists():
+            raise ForensicsError(f"{path}: is already a case (case.json exists)")
+        if any(path.iterdir()):
+            raise ForensicsError(f"{path}: folder is not empty and is not a case; refusing to use it")
+    path.mkdir(parents=True, exist_ok=True)
+    for sub in CASE_SUBDIRS:
+        (path / sub).mkdir(exist_ok=True)
+    meta = {
+        "case_ref": case_ref,
+        "examiner": examiner,
+        "timezone": timezone,
+        "created": utc_now(),
+        "tool_version": __version__,
+    }
+    (path / CASE_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    case = open_case(path)
+    case.audit.append(
+        command,
+        "ok",
+        f"case {case_ref} created",
+        outputs=[{"path": CASE_FILE, "sha256": sha256_file(path / CASE_FILE)}],
+        details=meta,
+    )
+    return case
+
+
+def open_case(path: Path) -> Case:
+    """Open an existing case folder, or fail with a message naming it."""
+    meta_path = path / CASE_FILE
+    if not meta_path.is_file():
+        raise ForensicsError(f"{path}: not a case folder (no case.json); make one with 'forensics case init'")
+    try:
+        meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ForensicsError(f"{meta_path}: unreadable ({exc})") from None
+    for sub in CASE_SUBDIRS:
+        (path / sub).mkdir(exist_ok=True)
+    return Case(
+        path=path,
+        case_ref=meta["case_ref"],
+        examiner=meta["examiner"],
+        timezone=meta.get("timezone", "UTC"),
+        created=meta.get("created", ""),
+        tool_version=meta.get("tool_version", ""),
+    )
+
+
+def relative_to_case(case: Case, path: Path) -> str:
+    """A path inside the case as the audit log names it (relative to the case folder)."""
+    return os.path.relpath(path, case.path)

@@ -1,0 +1,201 @@
+"""The catalogue: one row per file, folder, link or archive member received.
+
+Rows are written by an ingest into catalogue.parts/ as it goes (so an interrupted ingest
+loses nothing already hashed) and merged into catalogue.parquet when it ends. Reading the
+catalogue always includes parts left by an interrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forensics.case import Case
+
+UTC_NS = pl.Datetime("ns", "UTC")
+
+# Column -> (dtype, description). The order here is the column order of catalogue.parquet.
+COLUMNS: dict[str, tuple[pl.DataType, str]] = {
+    "ingest_id": (pl.String(), "the ingest run that recorded the row"),
+    "label": (pl.String(), "exhibit reference given with --label"),
+    "root": (pl.String(), "the evidence path given to ingest, absolute"),
+    "path": (pl.String(), "path below the root; archive members as outer.zip!inner/dump.sql; "
+             "bytes that are not UTF-8 shown as \\xNN"),
+    "path_bytes": (pl.Binary(), "the path's exact bytes, for names that are not UTF-8"),
+    "parent": (pl.String(), "the containing archive's path, for archive members"),
+    "depth": (pl.Int32(), "archive nesting depth: 0 on disk, 1 inside an archive, ..."),
+    "kind": (pl.String(), "file, directory, symlink, fifo, socket, block-device, char-device, other"),
+    "size": (pl.Int64(), "size in bytes"),
+    "mtime": (UTC_NS, "modified time as found (UTC)"),
+    "ctime": (UTC_NS, "inode change time as found (UTC); null inside archives"),
+    "atime": (UTC_NS, "accessed time as found before reading (UTC)"),
+    "time_text": (pl.String(), "a time the source gives without a timezone (zip), as written"),
+    "mode": (pl.Int64(), "permission and type bits (st_mode)"),
+    "uid": (pl.Int64(), "owner user id"),
+    "gid": (pl.Int64(), "owner group id"),
+    "inode": (pl.Int64(), "inode number on disk"),
+    "link_target": (pl.String(), "where a symbolic link points (never followed)"),
+    "md5": (pl.String(), "MD5 of the content, hex"),
+    "sha1": (pl.String(), "SHA-1 of the content, hex"),
+    "sha256": (pl.String(), "SHA-256 of the content, hex"),
+    "mime": (pl.String(), "MIME type"),
+    "description": (pl.String(), "libmagic description"),
+    "typed_by": (pl.String(), "libmagic, or signature (the cheap path, see docs)"),
+    "error": (pl.String(), "why the entry could not be read fully, if it could not"),
+    "recorded_at": (UTC_NS, "when the row was recorded (UTC)"),
+}
+SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in COLUMNS.items()})
+KEY = ("root", "path")
+
+
+def new_row(**values: Any) -> dict[str, Any]:
+    """A catalogue row with every column present (missing ones null)."""
+    row = dict.fromkeys(COLUMNS)
+    row.update(values)
+    return row
+
+
+def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
+    """Rows as a DataFrame with the catalogue schema."""
+    return pl.DataFrame(list(rows), schema=SCHEMA, orient="row")
+
+
+def empty_frame() -> pl.DataFrame:
+    """An empty catalogue."""
+    return pl.DataFrame(schema=SCHEMA)
+
+
+class PartWriter:
+    """Writes rows of one ingest into catalogue.parts/ in small Parquet files, atomically."""
+
+    def __init__(self, case: Case, ingest_id: str, rows_per_part: int = 5000) -> None:
+        self.dir = case.parts_dir
+        self.dir.mkdir(exist_ok=True)
+        self.ingest_id = ingest_id
+        self.rows_per_part = rows_per_part
+        self._buffer: list[dict[str, Any]] = []
+        self._count = 0
+
+    def add_group(self, rows: list[dict[str, Any]]) -> None:
+        """Queue rows that belong together (a file and its members); they land in one part."""
+        self._buffer.extend(rows)
+        if len(self._buffer) >= self.rows_per_part:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued rows as one part file (tmp name, fsync, rename)."""
+        if not self._buffer:
+            return
+        self._count += 1
+        final = self.dir / f"{self.ingest_id}-{self._count:06d}.parquet"
+        tmp = final.with_suffix(".tmp")
+        rows_to_frame(new_row(**row) for row in self._buffer).write_parquet(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+        self._buffer.clear()
+
+
+def part_files(case: Case) -> list[Path]:
+    """Finished part files left by ingests (in progress or interrupted), oldest first."""
+    if not case.parts_dir.exists():
+        return []
+    return sorted(case.parts_dir.glob("*.parquet"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def read_catalogue(case: Case, include_parts: bool = True) -> pl.DataFrame:
+    """Every row recorded so far, including those of interrupted ingests."""
+    frames = []
+    if case.catalogue_path.exists():
+        frames.append(pl.read_parquet(case.catalogue_path))
+    if include_parts:
+        frames.extend(pl.read_parquet(part) for part in part_files(case))
+    if not frames:
+        return empty_frame()
+    return pl.concat([frame.select(SCHEMA.names()).cast(SCHEMA) for frame in frames], how="vertical")
+
+
+def current_rows(catalogue: pl.DataFrame) -> pl.DataFrame:
+    """The latest row for each (root, path): what the evidence was last seen to hold."""
+    if catalogue.is_empty():
+        return catalogue
+    return (
+        catalogue.with_row_index("_order")
+        .sort("_order")
+        .unique(subset=list(KEY), keep="last", maintain_order=True)
+        .drop("_order")
+        .sort(list(KEY))
+    )
+
+
+def merge_parts(case: Case) -> pl.DataFrame:
+    """Fold all part files into catalogue.parquet (atomic replace) and remove them."""
+    parts = part_files(case)
+    catalogue = read_catalogue(case)
+    if parts or not case.catalogue_path.exists():
+        ordered = catalogue.sort(["recorded_at", "root", "path"], nulls_last=True, maintain_order=True)
+        tmp = case.catalogue_path.with_suffix(".tmp")
+        ordered.write_parquet(tmp, statistics=True)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, case.catalogue_path)
+        for part in parts:
+            part.unlink()
+        catalogue = ordered
+    return catalogue
+
+
+def new_ingest_id() -> str:
+    """A unique, sortable id for one ingest run."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the catalogue holds, in figures."""
+
+    entries: int
+    files: int
+    archive_members: int
+    bytes: int
+    errors: int
+    by_kind: dict[str, int]
+    by_mime: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain data for --json."""
+        return {
+            "entries": self.entries,
+            "files": self.files,
+            "archive_members": self.archive_members,
+            "bytes": self.bytes,
+            "errors": self.errors,
+            "by_kind": self.by_kind,
+            "by_mime": self.by_mime,
+        }
+
+
+def summarise(catalogue: pl.DataFrame) -> Summary:
+    """Counts of the current rows: files, bytes, errors, by kind and by type."""
+    rows = current_rows(catalogue)
+    files = rows.filter(pl.col("kind") == "file")
+    by_kind = Counter(dict(rows.group_by("kind").len().iter_rows()))
+    by_mime = Counter(dict(files.group_by("mime").len().iter_rows()))
+    return Summary(
+        entries=rows.height,
+        files=files.height,
+        archive_members=rows.filter(pl.col("depth") > 0).height,
+        bytes=int(files.filter(pl.col("depth") == 0)["size"].sum() or 0),
+        errors=rows.filter(pl.col("error").is_not_null()).height,
+        by_kind={str(k): v for k, v in sorted(by_kind.items(), key=lambda kv: (-kv[1], str(kv[0])))},
+        by_mime={str(k): v for k, v in sorted(by_mime.items(), key=lambda kv: (-kv[1], str(kv[0])))},
+    )

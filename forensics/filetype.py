@@ -1,0 +1,95 @@
+"""File types from libmagic, with a cheaper path for the commonest signatures.
+
+A full libmagic call costs about half a millisecond, almost all of it in its "soft magic"
+rule base. That caps typing at a few thousand files a second per core, far below hashing.
+Two cheaper paths cover the files seized web servers are mostly made of:
+
+* binary signatures (PNG, JPEG, GIF, PDF, gzip, bzip2, xz, zstd, 7-zip, SQLite): the MIME type
+  libmagic gives is fixed by the leading bytes, and the description is the leading part of
+  libmagic's (without details such as image size);
+* PHP and HTML text: the MIME type and the first part of the description are fixed by the
+  opening tag; the rest of the description (encoding, line terminators, long lines) comes
+  from libmagic itself with soft magic turned off, so it is libmagic's own words.
+
+Every rule is checked against full libmagic in tests/test_filetype.py. The catalogue says
+which way each file was typed (``typed_by``); ``--full-typing`` sends every file to libmagic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import magic
+
+HEAD_SIZE = 1 << 20
+
+# (offset, signature, mime, description prefix). The MIME type is exactly libmagic's.
+BINARY_SIGNATURES: tuple[tuple[int, bytes, str, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png", "PNG image data"),
+    (0, b"GIF87a", "image/gif", "GIF image data"),
+    (0, b"GIF89a", "image/gif", "GIF image data"),
+    (0, b"\xff\xd8\xff", "image/jpeg", "JPEG image data"),
+    (0, b"%PDF-", "application/pdf", "PDF document"),
+    (0, b"\x1f\x8b\x08", "application/gzip", "gzip compressed data"),
+    (0, b"\xfd7zXZ\x00", "application/x-xz", "XZ compressed data"),
+    (0, b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed", "7-zip archive data"),
+    (0, b"\x28\xb5\x2f\xfd", "application/zstd", "Zstandard compressed data"),
+    (0, b"SQLite format 3\x00", "application/vnd.sqlite3", "SQLite 3.x database"),
+)
+
+# Text whose opening decides libmagic's soft-magic verdict: (prefix, mime, description prefix).
+TEXT_OPENINGS: tuple[tuple[bytes, str, str], ...] = (
+    (b"<?php", "text/x-php", "PHP script"),
+    (b"<!doctype html", "text/html", "HTML document"),
+    (b"<html", "text/html", "HTML document"),
+)
+
+
+@dataclass(frozen=True)
+class FileType:
+    """What a file is: MIME type, description, and which path decided it."""
+
+    mime: str
+    description: str
+    typed_by: str
+
+
+class FileTyper:
+    """Types byte heads. Not thread-safe: make one per worker process or thread."""
+
+    def __init__(self, full_typing: bool = False) -> None:
+        self.full_typing = full_typing
+        self._describe = magic.Magic()
+        self._mime = magic.Magic(mime=True)
+        self._text_only = magic.magic_open(magic.MAGIC_NO_CHECK_SOFT)
+        magic.magic_load(self._text_only, None)
+
+    def identify(self, head: bytes) -> FileType:
+        """Type a file from its first bytes (up to HEAD_SIZE)."""
+        if not head:
+            return FileType("inode/x-empty", "empty", "libmagic")
+        if not self.full_typing:
+            quick = self._quick(head)
+            if quick is not None:
+                return quick
+        return self.libmagic(head)
+
+    def libmagic(self, head: bytes) -> FileType:
+        """Full libmagic: description and MIME type."""
+        return FileType(self._mime.from_buffer(head), self._describe.from_buffer(head), "libmagic")
+
+    def _quick(self, head: bytes) -> FileType | None:
+        for offset, signature, mime, description in BINARY_SIGNATURES:
+            if head.startswith(signature, offset):
+                return FileType(mime, description, "signature")
+        if head[:1] != b"<":
+            return None
+        opening = head[:16].lower()
+        for prefix, mime, description in TEXT_OPENINGS:
+            if opening.startswith(prefix):
+                text = magic.magic_buffer(self._text_only, head)
+                text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+                if "text" not in text:
+                    return None
+                return FileType(mime, f"{description}, {text}", "signature")
+        return None

@@ -1,0 +1,284 @@
+"""Ingest: catalogue evidence into a case, every file hashed and typed, archives opened.
+
+The main process walks the evidence; worker processes read the files (one per core), in
+batches so that tiny files cost little. Rows are written to catalogue.parts/ as they come,
+grouped so that an archive and its members land together, and merged into
+catalogue.parquet at the end. A run that is interrupted leaves its parts; the next run
+reads them, skips what they already hold and completes the catalogue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import stat
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from forensics.archives import Limits, display, tmp_dir_for
+from forensics.audit import sha256_file
+from forensics.case import Case
+from forensics.catalogue import (
+    PartWriter,
+    current_rows,
+    merge_parts,
+    new_ingest_id,
+    part_files,
+    read_catalogue,
+)
+from forensics.evidence import DiskEntry, FileReader, stat_row, walk
+
+BATCH_FILES = 64
+BATCH_BYTES = 32 << 20
+
+_worker_reader: FileReader | None = None
+
+
+def _init_worker(limits: Limits, tmp_dir: str | None, full_typing: bool) -> None:
+    global _worker_reader
+    _worker_reader = FileReader(limits, tmp_dir, full_typing)
+
+
+def _read_batch(entries: list[DiskEntry]) -> list[list[dict[str, Any]]]:
+    assert _worker_reader is not None
+    return [_worker_reader.read(entry) for entry in entries]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest found, for the examiner and the audit log."""
+
+    ingest_id: str
+    new: int = 0
+    changed: int = 0
+    metadata_changed: int = 0
+    unchanged: int = 0
+    members: int = 0
+    bytes_read: int = 0
+    resumed_rows: int = 0
+    problems: list[str] = field(default_factory=list)
+    roots: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data."""
+        return {
+            "ingest_id": self.ingest_id,
+            "new": self.new,
+            "changed": self.changed,
+            "metadata_changed": self.metadata_changed,
+            "unchanged": self.unchanged,
+            "archive_members": self.members,
+            "bytes_read": self.bytes_read,
+            "resumed_rows": self.resumed_rows,
+            "problems": self.problems,
+        }
+
+
+Progress = Callable[[int, int], None]  # (files done, bytes done)
+
+
+@dataclass(frozen=True)
+class _Known:
+    size: int | None
+    mtime: datetime | None
+    ctime: datetime | None
+    inode: int | None
+    kind: str | None
+    sha256: str | None
+
+
+def _known_entries(case: Case) -> dict[tuple[str, str], _Known]:
+    rows = current_rows(read_catalogue(case)).filter(pl.col("depth") == 0)
+    known: dict[tuple[str, str], _Known] = {}
+    for root, path, size, mtime, ctime, inode, kind, sha256 in rows.select(
+        "root", "path", "size", "mtime", "ctime", "inode", "kind", "sha256"
+    ).iter_rows():
+        known[(root, path)] = _Known(size, mtime, ctime, inode, kind, sha256)
+    return known
+
+
+def _same_stat(known: _Known, row: dict[str, Any]) -> bool:
+    return (known.size, known.mtime, known.ctime, known.inode, known.kind) == (
+        row.get("size"), row.get("mtime"), row.get("ctime"), row.get("inode"), row.get("kind"),
+    )
+
+
+def evidence_location(root: str, path: str) -> str:
+    """Where a catalogue row's file is, as one path to show the examiner."""
+    base = root if os.path.isdir(root) else os.path.dirname(root)
+    return f"{display(os.fsencode(base))}/{path}"
+
+
+def evidence_root(path: str) -> str:
+    """The evidence path as the catalogue records it: absolute, links not resolved."""
+    return os.path.abspath(path)
+
+
+def ingest(case: Case, paths: Iterable[str], **options: Any) -> IngestReport:
+    """Catalogue every file below each path into the case, holding the case's lock.
+
+    Options are those of ingest_unlocked: label, limits, full_typing, workers, progress,
+    on_problem, command.
+    """
+    with case.locked():
+        return ingest_unlocked(case, paths, **options)
+
+
+def ingest_unlocked(
+    case: Case,
+    paths: Iterable[str],
+    label: str | None = None,
+    limits: Limits | None = None,
+    full_typing: bool = False,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    on_problem: Callable[[str], None] | None = None,
+    command: list[str] | None = None,
+) -> IngestReport:
+    """Catalogue every file below each path into the case; return what was found."""
+    paths = list(paths)
+    limits = limits or Limits()
+    ingest_id = new_ingest_id()
+    report = IngestReport(ingest_id)
+    report.resumed_rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in part_files(case))
+    known = _known_entries(case)
+    recorded_at = datetime.now(UTC)
+    writer = PartWriter(case, ingest_id)
+    workers = workers or max(1, min(os.cpu_count() or 1, 8))
+    tmp_dir = tmp_dir_for(case.tmp_dir)
+
+    def note(problem: str) -> None:
+        report.problems.append(problem)
+        if on_problem is not None:
+            on_problem(problem)
+
+    def finish(group: list[dict[str, Any]], entry: DiskEntry) -> None:
+        head = group[0]
+        before = known.get((head["root"], head["path"]))
+        if before is None:
+            report.new += 1
+        elif before.sha256 is not None and head.get("sha256") == before.sha256:
+            report.metadata_changed += 1
+        else:
+            report.changed += 1
+        report.members += len(group) - 1
+        report.bytes_read += int(head.get("size") or 0) if head.get("sha256") else 0
+        report.roots[head["root"]] = report.roots.get(head["root"], 0) + 1
+        for row in group:
+            row["ingest_id"] = ingest_id
+            row["label"] = label
+            row["recorded_at"] = recorded_at
+            if row.get("error"):
+                note(f"{evidence_location(entry.root, row['path'])}: {row['error']}")
+        writer.add_group(group)
+        if progress is not None:
+            progress(1, int(head.get("size") or 0))
+
+    def to_read() -> Iterator[DiskEntry]:
+        for raw_path in paths:
+            root = evidence_root(raw_path)
+            if not os.path.lexists(root):
+                note(f"{raw_path}: not found; nothing ingested from it")
+                continue
+            for entry in walk(root):
+                row = stat_row(entry)
+                previous = known.get((row["root"], row["path"]))
+                if previous is not None and _same_stat(previous, row) and entry.error is None:
+                    report.unchanged += 1
+                    if progress is not None:
+                        progress(1, 0)
+                    continue
+                if entry.st is not None and stat.S_ISREG(entry.st.st_mode):
+                    yield entry
+                else:
+                    finish([row], entry)
+
+    outcome = "interrupted"
+    try:
+        _run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers)
+        outcome = "warnings" if report.problems else "ok"
+    finally:
+        writer.flush()
+        catalogue = merge_parts(case)
+        case.audit.append(
+            command or ["forensics", "ingest", os.fspath(case.path), *paths],
+            outcome,
+            f"{report.new} new, {report.changed} changed, {report.metadata_changed} metadata changed, "
+            f"{report.unchanged} unchanged, {report.members} archive members, {len(report.problems)} problems",
+            inputs=[{"path": root, "files": count, "sha256": root_manifest_sha256(catalogue, root)}
+                    for root, count in sorted(report.roots.items())],
+            outputs=[catalogue_output(case)],
+            details={**report.as_dict(), "label": label, "limits": asdict(limits), "full_typing": full_typing,
+                     "problems": report.problems[:1000], "problems_total": len(report.problems)},
+        )
+    return report
+
+
+def root_manifest_sha256(catalogue: pl.DataFrame, root: str) -> str:
+    """SHA-256 of one evidence root's manifest: a line 'sha256 size path' per current entry, sorted."""
+    rows = current_rows(catalogue).filter(pl.col("root") == root).sort("path")
+    digest = hashlib.sha256()
+    for sha256, size, path in rows.select("sha256", "size", "path").iter_rows():
+        digest.update(f"{sha256 or '-'} {size if size is not None else '-'} {path}\n".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _batches(entries: Iterator[DiskEntry]) -> Iterator[list[DiskEntry]]:
+    batch: list[DiskEntry] = []
+    size = 0
+    for entry in entries:
+        batch.append(entry)
+        size += entry.st.st_size if entry.st is not None else 0
+        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _run_pool(
+    entries: Iterator[DiskEntry],
+    finish: Callable[[list[dict[str, Any]], DiskEntry], None],
+    limits: Limits,
+    tmp_dir: str | None,
+    full_typing: bool,
+    workers: int,
+) -> None:
+    """Read files on worker processes, at most a few batches in flight, results in order."""
+    if workers <= 1:
+        _init_worker(limits, tmp_dir, full_typing)
+        for batch in _batches(entries):
+            for entry, group in zip(batch, _read_batch(batch), strict=True):
+                finish(group, entry)
+        return
+    context = multiprocessing.get_context("spawn")
+    window: deque[tuple[list[DiskEntry], Future[list[list[dict[str, Any]]]]]] = deque()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(limits, tmp_dir, full_typing)) as pool:
+        try:
+            for batch in _batches(entries):
+                window.append((batch, pool.submit(_read_batch, batch)))
+                while len(window) > workers * 3:
+                    done_batch, future = window.popleft()
+                    for entry, group in zip(done_batch, future.result(), strict=True):
+                        finish(group, entry)
+            while window:
+                done_batch, future = window.popleft()
+                for entry, group in zip(done_batch, future.result(), strict=True):
+                    finish(group, entry)
+        except BaseException:
+            for _, future in window:
+                future.cancel()
+            raise
+
+
+def catalogue_output(case: Case) -> dict[str, str]:
+    """The catalogue as an audit-log output: its path in the case and its SHA-256."""
+    return {"path": case.catalogue_path.name, "sha256": sha256_file(case.catalogue_path)}
