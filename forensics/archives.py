@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from py7zr.io import Py7zIO, WriterFactory
-
 from forensics.filetype import HEAD_SIZE, FileTyper
 from forensics.hashing import CHUNK_SIZE, MultiHash
 
@@ -81,6 +79,9 @@ def container_kind(head: bytes) -> str | None:
 
 def _is_v7_tar(head: bytes) -> bool:
     """An old-style tar header: a valid header checksum and a file name."""
+    field = head[148:156].strip(b" \x00")
+    if not field or not field.isdigit():
+        return False
     try:
         stored = int(head[148:156].rstrip(b"\x00 ").decode("ascii") or "x", 8)
     except ValueError:
@@ -99,13 +100,13 @@ def to_bytes(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
 
 
-def epoch_utc(seconds: float | None) -> datetime | None:
-    """An epoch time as an aware UTC datetime, or None where it cannot be one."""
+def epoch_ns(seconds: float | None) -> int | None:
+    """An epoch time in seconds as integer nanoseconds (how rows carry times), or None."""
     if seconds is None:
         return None
     try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
+        return round(float(seconds) * 1_000_000_000)
+    except (OverflowError, ValueError):
         return None
 
 
@@ -317,7 +318,7 @@ class ArchiveReader:
         meta: dict[str, Any] = {"parent": chain}
         if kind == "gzip":
             mtime = struct.unpack("<I", bytes(tee.head[4:8]))[0] if len(tee.head) >= 8 else 0
-            meta["mtime"] = epoch_utc(mtime) if mtime else None
+            meta["mtime"] = epoch_ns(mtime) if mtime else None
             stream: Any = gzip.GzipFile(fileobj=tee, mode="rb")
         elif kind == "bzip2":
             stream = bz2.BZ2File(tee, mode="rb")
@@ -353,7 +354,7 @@ class ArchiveReader:
         meta: dict[str, Any] = {
             "parent": chain,
             "path_bytes": to_bytes(f"{chain}{SEP}{name}"),
-            "mtime": epoch_utc(member.mtime),
+            "mtime": epoch_ns(member.mtime),
             "mode": member.mode | _tar_type_bits(member),
             "uid": member.uid,
             "gid": member.gid,
@@ -443,7 +444,7 @@ class ArchiveReader:
                                "mtime": _aware(info.creationtime),
                                "error": "encrypted member: not read (no password)"})
                 return None
-            factory = _SevenZipSinkFactory(self.limits, self.tmp_dir)
+            factory = _sevenzip_factory(self.limits, self.tmp_dir)
             error = None
             try:
                 archive.extract(factory=factory)
@@ -474,10 +475,12 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _aware(value: datetime | None) -> int | None:
+    """A py7zr time (naive means UTC: 7-zip stores FILETIME) as epoch nanoseconds."""
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return epoch_ns(value.timestamp())
 
 
 def _tar_type_bits(member: tarfile.TarInfo) -> int:
@@ -594,50 +597,59 @@ def _failing_reader(error: Exception) -> Callable[[int], bytes]:
     return read
 
 
-class _SevenZipSink(Py7zIO):
-    """Receives one 7-zip member's bytes from py7zr into a spool, within the limits."""
+def _sevenzip_factory(limits: Limits, tmp_dir: str | None) -> Any:
+    """A py7zr WriterFactory whose sinks spool each member within the limits.
 
-    def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
-        self.limits = limits
-        self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=tmp_dir)
-        self.written = 0
-        self.error: str | None = None
+    py7zr is imported here, not at the top, so that worker processes start quickly.
+    """
+    from py7zr.io import Py7zIO, WriterFactory
 
-    def write(self, data: bytes | bytearray) -> int:
-        self.written += len(data)
-        if self.written > self.limits.max_member_size:
-            self.error = f"suspected archive bomb: expanded past {self.limits.max_member_size} bytes; skipped"
-            raise ArchiveBomb(None, self.error)  # type: ignore[arg-type]
-        return self.spool.write(data)
+    class _SevenZipSink(Py7zIO):
+        """Receives one 7-zip member's bytes from py7zr into a spool, within the limits."""
 
-    def read(self, size: int | None = None) -> bytes:
-        return b""
+        def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
+            self.limits = limits
+            self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=tmp_dir)
+            self.written = 0
+            self.error: str | None = None
 
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.written
+        def write(self, data: bytes | bytearray) -> int:
+            self.written += len(data)
+            if self.written > self.limits.max_member_size:
+                self.error = f"suspected archive bomb: expanded past {self.limits.max_member_size} bytes; skipped"
+                raise ArchiveBomb(None, self.error)  # type: ignore[arg-type]
+            return self.spool.write(data)
 
-    def flush(self) -> None:
-        return None
+        def read(self, size: int | None = None) -> bytes:
+            return b""
 
-    def size(self) -> int:
-        return self.written
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return self.written
 
-    def close(self) -> None:
-        return None
+        def flush(self) -> None:
+            return None
+
+        def size(self) -> int:
+            return self.written
+
+        def close(self) -> None:
+            return None
 
 
-class _SevenZipSinkFactory(WriterFactory):
-    """py7zr WriterFactory handing out one sink per member."""
+    class _SevenZipSinkFactory(WriterFactory):
+        """py7zr WriterFactory handing out one sink per member."""
 
-    def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
-        self.limits = limits
-        self.tmp_dir = tmp_dir
-        self.sinks: dict[str, _SevenZipSink] = {}
+        def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
+            self.limits = limits
+            self.tmp_dir = tmp_dir
+            self.sinks: dict[str, _SevenZipSink] = {}
 
-    def create(self, filename: str) -> _SevenZipSink:
-        sink = _SevenZipSink(self.limits, self.tmp_dir)
-        self.sinks[filename] = sink
-        return sink
+        def create(self, filename: str) -> _SevenZipSink:
+            sink = _SevenZipSink(self.limits, self.tmp_dir)
+            self.sinks[filename] = sink
+            return sink
+
+    return _SevenZipSinkFactory(limits, tmp_dir)
 
 
 def tmp_dir_for(path: os.PathLike[str] | str | None) -> str | None:

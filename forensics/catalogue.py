@@ -62,9 +62,19 @@ def new_row(**values: Any) -> dict[str, Any]:
     return row
 
 
+TIME_COLUMNS = ("mtime", "ctime", "atime", "recorded_at")
+_BUILD_SCHEMA = pl.Schema({name: (pl.Int64() if name in TIME_COLUMNS else dtype) for name, dtype in SCHEMA.items()})
+
+
 def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
-    """Rows as a DataFrame with the catalogue schema."""
-    return pl.DataFrame(list(rows), schema=SCHEMA, orient="row")
+    """Rows (times as integer epoch nanoseconds) as a DataFrame with the catalogue schema."""
+    frame = pl.DataFrame(list(rows), schema=_BUILD_SCHEMA)
+    return frame.with_columns(pl.col(name).cast(UTC_NS) for name in TIME_COLUMNS)
+
+
+def with_epoch_times(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with its time columns as integer epoch nanoseconds, as rows carry them."""
+    return frame.with_columns(pl.col(name).dt.epoch("ns") for name in TIME_COLUMNS)
 
 
 def empty_frame() -> pl.DataFrame:
@@ -96,7 +106,7 @@ class PartWriter:
         self._count += 1
         final = self.dir / f"{self.ingest_id}-{self._count:06d}.parquet"
         tmp = final.with_suffix(".tmp")
-        rows_to_frame(new_row(**row) for row in self._buffer).write_parquet(tmp)
+        rows_to_frame(self._buffer).write_parquet(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, final)

@@ -12,13 +12,12 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from typing import Any
 
 from forensics.archives import ArchiveReader, Limits, container_kind, describe_exception, display
 from forensics.filetype import HEAD_SIZE, FileTyper
-from forensics.hashing import CHUNK_SIZE, MultiHash
+from forensics.hashing import CHUNK_SIZE, Digests, MultiHash, digest_bytes
 
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 NOATIME = getattr(os, "O_NOATIME", 0)
@@ -33,6 +32,7 @@ class DiskEntry:
     rel: str  # relative to the root's folder
     st: os.stat_result | None
     error: str | None = None
+    regular: bool = False  # known to be a regular file from the folder listing, not yet stat'ed
 
 
 def kind_of(mode: int) -> str:
@@ -54,16 +54,13 @@ def kind_of(mode: int) -> str:
     return "other"
 
 
-def ns_utc(ns: int) -> datetime:
-    """Nanoseconds since the epoch as an aware UTC datetime (microsecond precision in Python)."""
-    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).replace(microsecond=(ns % 1_000_000_000) // 1000)
-
-
-def walk(root: str) -> Iterator[DiskEntry]:
+def walk(root: str, stat_files: bool = True) -> Iterator[DiskEntry]:
     """Everything below root (root included when it is a file), links never followed.
 
     root is the evidence path as given (absolute). For a folder, paths are relative to it;
-    for a single file, the relative path is its name.
+    for a single file, the relative path is its name. With stat_files False, regular files
+    that the folder listing already names as such come without a stat (regular=True): the
+    reader takes their stat from the open file instead, saving a system call per file.
     """
     try:
         st = os.stat(root)  # the argument itself may be a link the examiner chose to give
@@ -85,6 +82,9 @@ def walk(root: str) -> Iterator[DiskEntry]:
         subfolders = []
         for entry in entries:
             rel = f"{rel_folder}/{entry.name}" if rel_folder else entry.name
+            if not stat_files and entry.is_file(follow_symlinks=False):
+                yield DiskEntry(root, entry.path, rel, None, regular=True)
+                continue
             try:
                 est = entry.stat(follow_symlinks=False)
             except OSError as exc:
@@ -98,10 +98,11 @@ def walk(root: str) -> Iterator[DiskEntry]:
 
 def stat_row(entry: DiskEntry) -> dict[str, Any]:
     """The catalogue fields that lstat gives."""
+    raw = os.fsencode(entry.rel)
     row: dict[str, Any] = {
         "root": entry.root,
-        "path": display(os.fsencode(entry.rel)),
-        "path_bytes": os.fsencode(entry.rel),
+        "path": entry.rel if entry.rel.isascii() else display(raw),
+        "path_bytes": raw,
         "depth": 0,
         "error": entry.error,
     }
@@ -112,9 +113,9 @@ def stat_row(entry: DiskEntry) -> dict[str, Any]:
     row.update(
         kind=kind_of(st.st_mode),
         size=st.st_size,
-        mtime=ns_utc(st.st_mtime_ns),
-        ctime=ns_utc(st.st_ctime_ns),
-        atime=ns_utc(st.st_atime_ns),
+        mtime=st.st_mtime_ns,
+        ctime=st.st_ctime_ns,
+        atime=st.st_atime_ns,
         mode=st.st_mode,
         uid=st.st_uid,
         gid=st.st_gid,
@@ -139,41 +140,79 @@ def open_read_only(path: str) -> int:
     return os.open(path, OPEN_FLAGS)
 
 
+class _ReadFailed(Exception):
+    def __init__(self, done: int, strerror: str) -> None:
+        super().__init__(strerror)
+        self.done = done
+        self.strerror = strerror
+
+
+def _read_and_hash(fd: int, expected_size: int) -> tuple[bytes, Digests]:
+    """Read an open file to its end: its head (for typing) and its three digests.
+
+    A file smaller than one chunk (most files) is read and hashed in one go; when the
+    first read returns exactly the size fstat gave, no extra read is made to see the end
+    (a file growing meanwhile is caught by the fstat after reading).
+    """
+    try:  # ask for what fstat promised (+1 to see a file that grew): big buffers cost page faults
+        first = os.read(fd, min(CHUNK_SIZE, expected_size + 1) if expected_size else 65536)
+    except OSError as exc:
+        raise _ReadFailed(0, exc.strerror or str(exc)) from None
+    if len(first) == expected_size and expected_size < CHUNK_SIZE:
+        return first, digest_bytes(first)
+    hasher = MultiHash()
+    hasher.update(first)
+    chunk = first
+    try:
+        while chunk:
+            chunk = os.read(fd, CHUNK_SIZE)
+            if chunk:
+                hasher.update(chunk)
+    except OSError as exc:
+        raise _ReadFailed(hasher.size, exc.strerror or str(exc)) from None
+    return first[:HEAD_SIZE], hasher.digests()
+
+
 class FileReader:
     """Catalogues regular files: hashes, type, and archive members. One per worker."""
 
-    def __init__(self, limits: Limits, tmp_dir: str | None, full_typing: bool = False) -> None:
+    def __init__(
+        self, limits: Limits, tmp_dir: str | None, full_typing: bool = False, open_archives: bool = True
+    ) -> None:
         self.typer = FileTyper(full_typing=full_typing)
         self.limits = limits
         self.tmp_dir = tmp_dir
+        self.open_archives = open_archives
 
     def read(self, entry: DiskEntry) -> list[dict[str, Any]]:
         """Rows for one regular file: its own, then one per archive member inside it."""
-        row = stat_row(entry)
-        rows = [row]
         try:
             fd = open_read_only(entry.path)
         except OSError as exc:
+            if entry.st is None:
+                try:
+                    entry = replace(entry, st=os.lstat(entry.path))
+                except OSError:
+                    pass
+            row = stat_row(entry)
             row["error"] = f"cannot open: {exc.strerror}"
-            return rows
+            return [row]
         try:
             before = os.fstat(fd)
+            if entry.st is None:
+                entry = replace(entry, st=before)
+            row = stat_row(entry)
+            rows = [row]
             if not stat.S_ISREG(before.st_mode):
                 row["error"] = f"changed to a {kind_of(before.st_mode)} before it was read; not read"
                 return rows
-            hasher = MultiHash()
-            head = bytearray()
             try:
-                while chunk := os.read(fd, CHUNK_SIZE):
-                    hasher.update(chunk)
-                    if len(head) < HEAD_SIZE:
-                        head += chunk[: HEAD_SIZE - len(head)]
-            except OSError as exc:
-                row["error"] = f"read failed after {hasher.size} bytes: {exc.strerror}"
+                head, digests = _read_and_hash(fd, before.st_size)
+            except _ReadFailed as failed:
+                row["error"] = f"read failed after {failed.done} bytes: {failed.strerror}"
                 return rows
             after = os.fstat(fd)
-            digests = hasher.digests()
-            found = self.typer.identify(bytes(head))
+            found = self.typer.identify(head)
             row.update(md5=digests.md5, sha1=digests.sha1, sha256=digests.sha256,
                        mime=found.mime, description=found.description, typed_by=found.typed_by)
             if digests.size != before.st_size or (after.st_mtime_ns, after.st_size) != (
@@ -182,7 +221,7 @@ class FileReader:
                 row["error"] = (f"changed while being read (size {before.st_size} -> {after.st_size}, "
                                 f"{digests.size} bytes hashed)")
                 return rows
-            kind = container_kind(bytes(head[:512]))
+            kind = container_kind(head[:512]) if self.open_archives else None
             if kind is not None:
                 os.lseek(fd, 0, os.SEEK_SET)
                 rows.extend(self._members(fd, kind, row))

@@ -13,11 +13,11 @@ import hashlib
 import multiprocessing
 import os
 import stat
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -32,6 +32,7 @@ from forensics.catalogue import (
     new_ingest_id,
     part_files,
     read_catalogue,
+    with_epoch_times,
 )
 from forensics.evidence import DiskEntry, FileReader, stat_row, walk
 
@@ -41,9 +42,9 @@ BATCH_BYTES = 32 << 20
 _worker_reader: FileReader | None = None
 
 
-def _init_worker(limits: Limits, tmp_dir: str | None, full_typing: bool) -> None:
+def _init_worker(limits: Limits, tmp_dir: str | None, full_typing: bool, open_archives: bool = True) -> None:
     global _worker_reader
-    _worker_reader = FileReader(limits, tmp_dir, full_typing)
+    _worker_reader = FileReader(limits, tmp_dir, full_typing, open_archives)
 
 
 def _read_batch(entries: list[DiskEntry]) -> list[list[dict[str, Any]]]:
@@ -87,15 +88,15 @@ Progress = Callable[[int, int], None]  # (files done, bytes done)
 @dataclass(frozen=True)
 class _Known:
     size: int | None
-    mtime: datetime | None
-    ctime: datetime | None
+    mtime: int | None
+    ctime: int | None
     inode: int | None
     kind: str | None
     sha256: str | None
 
 
 def _known_entries(case: Case) -> dict[tuple[str, str], _Known]:
-    rows = current_rows(read_catalogue(case)).filter(pl.col("depth") == 0)
+    rows = with_epoch_times(current_rows(read_catalogue(case)).filter(pl.col("depth") == 0))
     known: dict[tuple[str, str], _Known] = {}
     for root, path, size, mtime, ctime, inode, kind, sha256 in rows.select(
         "root", "path", "size", "mtime", "ctime", "inode", "kind", "sha256"
@@ -108,6 +109,11 @@ def _same_stat(known: _Known, row: dict[str, Any]) -> bool:
     return (known.size, known.mtime, known.ctime, known.inode, known.kind) == (
         row.get("size"), row.get("mtime"), row.get("ctime"), row.get("inode"), row.get("kind"),
     )
+
+
+def default_workers() -> int:
+    """One worker process per core, at most 8."""
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def evidence_location(root: str, path: str) -> str:
@@ -149,9 +155,9 @@ def ingest_unlocked(
     report = IngestReport(ingest_id)
     report.resumed_rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in part_files(case))
     known = _known_entries(case)
-    recorded_at = datetime.now(UTC)
+    recorded_at = time.time_ns()
     writer = PartWriter(case, ingest_id)
-    workers = workers or max(1, min(os.cpu_count() or 1, 8))
+    workers = workers or default_workers()
     tmp_dir = tmp_dir_for(case.tmp_dir)
 
     def note(problem: str) -> None:
@@ -187,7 +193,11 @@ def ingest_unlocked(
             if not os.path.lexists(root):
                 note(f"{raw_path}: not found; nothing ingested from it")
                 continue
-            for entry in walk(root):
+            for entry in walk(root, stat_files=bool(known)):
+                is_file = entry.regular or (entry.st is not None and stat.S_ISREG(entry.st.st_mode))
+                if is_file and not known:  # first ingest: nothing to compare, the worker builds the row
+                    yield entry
+                    continue
                 row = stat_row(entry)
                 previous = known.get((row["root"], row["path"]))
                 if previous is not None and _same_stat(previous, row) and entry.error is None:
@@ -195,14 +205,14 @@ def ingest_unlocked(
                     if progress is not None:
                         progress(1, 0)
                     continue
-                if entry.st is not None and stat.S_ISREG(entry.st.st_mode):
+                if is_file:
                     yield entry
                 else:
                     finish([row], entry)
 
     outcome = "interrupted"
     try:
-        _run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers)
+        run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers)
         outcome = "warnings" if report.problems else "ok"
     finally:
         writer.flush()
@@ -235,7 +245,7 @@ def _batches(entries: Iterator[DiskEntry]) -> Iterator[list[DiskEntry]]:
     size = 0
     for entry in entries:
         batch.append(entry)
-        size += entry.st.st_size if entry.st is not None else 0
+        size += entry.st.st_size if entry.st is not None else 0  # unknown until read: counted as small
         if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -243,17 +253,18 @@ def _batches(entries: Iterator[DiskEntry]) -> Iterator[list[DiskEntry]]:
         yield batch
 
 
-def _run_pool(
+def run_pool(
     entries: Iterator[DiskEntry],
     finish: Callable[[list[dict[str, Any]], DiskEntry], None],
     limits: Limits,
     tmp_dir: str | None,
     full_typing: bool,
     workers: int,
+    open_archives: bool = True,
 ) -> None:
     """Read files on worker processes, at most a few batches in flight, results in order."""
     if workers <= 1:
-        _init_worker(limits, tmp_dir, full_typing)
+        _init_worker(limits, tmp_dir, full_typing, open_archives)
         for batch in _batches(entries):
             for entry, group in zip(batch, _read_batch(batch), strict=True):
                 finish(group, entry)
@@ -261,7 +272,7 @@ def _run_pool(
     context = multiprocessing.get_context("spawn")
     window: deque[tuple[list[DiskEntry], Future[list[list[dict[str, Any]]]]]] = deque()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(limits, tmp_dir, full_typing)) as pool:
+                             initargs=(limits, tmp_dir, full_typing, open_archives)) as pool:
         try:
             for batch in _batches(entries):
                 window.append((batch, pool.submit(_read_batch, batch)))

@@ -1,0 +1,311 @@
+"""The forensics command line: a thin layer over the Python API.
+
+Exit codes: 0 done, 1 failed (one line on stderr), 2 wrong usage, 3 done but problems were
+recorded in the case (unreadable files, damaged archives, mismatches).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from forensics import __version__
+from forensics.errors import ForensicsError
+
+EXIT_FAILED = 1
+EXIT_WARNINGS = 3
+
+
+def _fail(message: str) -> NoReturn:
+    raise ForensicsError(message)
+
+
+class ForensicsGroup(click.Group):
+    """A group that turns ForensicsError and OS errors into one line on stderr."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ForensicsError, OSError) as exc:
+            if ctx.meta.get("debug"):
+                raise
+            text = str(exc) if isinstance(exc, ForensicsError) else f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}"
+            click.echo(f"forensics: error: {text}", err=True)
+            ctx.exit(EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("forensics: interrupted; what was done is kept in the case, run the command again to go on",
+                       err=True)
+            ctx.exit(130)
+
+
+class Progress:
+    """A one-line progress display on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.files = 0
+        self.bytes = 0
+        self._last = 0.0
+        self._start = time.monotonic()
+
+    def __call__(self, files: int, size: int) -> None:
+        self.files += files
+        self.bytes += size
+        now = time.monotonic()
+        if self.enabled and now - self._last > 0.2:
+            self._last = now
+            rate = self.bytes / max(now - self._start, 1e-9) / 1e6
+            click.echo(f"\r{self.label}: {self.files:,} files, {self.bytes / 1e6:,.1f} MB ({rate:,.0f} MB/s)",
+                       err=True, nl=False)
+
+    def done(self) -> None:
+        if self.enabled:
+            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+
+
+def _command_line() -> list[str]:
+    return ["forensics", *sys.argv[1:]]
+
+
+def _open(case_dir: Path):  # type: ignore[no-untyped-def]
+    from forensics.case import open_case
+
+    return open_case(case_dir)
+
+
+def parse_size(text: str) -> int:
+    """A size such as 512M, 64G or 1048576 in bytes."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned and cleaned[-1] in units else (cleaned, "")
+    try:
+        return int(float(number) * units[unit])
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size (examples: 1048576, 512M, 64G)") from None
+
+
+@click.group(cls=ForensicsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="forensics")
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Turn data copied from seized servers into court exhibits.
+
+    \b
+    Example:
+      forensics case init CASE --case-ref OP-2026-001 --examiner "J. Smith"
+      forensics ingest CASE /mnt/evidence/server01 --label EXH-1
+      forensics catalogue CASE
+      forensics verify CASE
+    """
+    ctx.meta["debug"] = debug
+
+
+@cli.group()
+def case() -> None:
+    """Make and inspect case folders."""
+
+
+@case.command("init")
+@click.argument("case_dir", type=click.Path(path_type=Path))
+@click.option("--case-ref", required=True, help="The case reference, as it goes on every exhibit.")
+@click.option("--examiner", required=True, help="Who is examining the evidence.")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA timezone of the case's sources.")
+def case_init(case_dir: Path, case_ref: str, examiner: str, timezone: str) -> None:
+    """Make a new case folder.
+
+    Refuses a folder that already holds anything other than nothing.
+
+    \b
+    Example:
+      forensics case init ./op-falcon --case-ref OP-2026-001 --examiner "J. Smith" --timezone Europe/London
+    """
+    from forensics.case import init_case
+
+    made = init_case(case_dir, case_ref, examiner, timezone, _command_line())
+    click.echo(f"case {made.case_ref} created in {made.path}")
+
+
+@cli.command()
+@click.argument("case_dir", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--label", help="Exhibit reference of this evidence (e.g. EXH-1).")
+@click.option("--max-member-size", default="64G", show_default=True,
+              help="An archive member expanding past this is recorded as a suspected bomb and skipped.")
+@click.option("--max-ratio", default=1000.0, show_default=True, type=float,
+              help="An archive member expanding past this many times its compressed size is a suspected bomb.")
+@click.option("--full-typing", is_flag=True, help="Type every file with full libmagic (slower; see docs).")
+@click.option("--workers", type=int, help="Worker processes (default: one per core).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def ingest(case_dir: Path, paths: tuple[str, ...], label: str | None, max_member_size: str, max_ratio: float,
+           full_typing: bool, workers: int | None, as_json: bool) -> None:
+    """Hash, type and catalogue every file below each PATH; open archives.
+
+    Evidence is opened read-only and never changed. Ingesting the same path again adds
+    only what is new or changed. Exit code 3 means problems were recorded (each printed
+    on stderr, naming the file).
+
+    \b
+    Example:
+      forensics ingest ./op-falcon /mnt/seized/web01 /mnt/seized/db-backup.tar.gz --label EXH-1
+    """
+    from forensics.archives import Limits
+    from forensics.ingest import ingest as run_ingest
+
+    opened = _open(case_dir)
+    limits = Limits(max_member_size=parse_size(max_member_size), max_ratio=max_ratio)
+    progress = Progress("ingest")
+    report = run_ingest(opened, list(paths), label=label, limits=limits, full_typing=full_typing,
+                        workers=workers, progress=progress,
+                        on_problem=lambda text: click.echo(f"forensics: warning: {text}", err=True),
+                        command=_command_line())
+    progress.done()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo(f"{report.new} new, {report.changed} changed, {report.metadata_changed} with new times only, "
+                   f"{report.unchanged} unchanged; {report.members} archive members; "
+                   f"{report.bytes_read / 1e6:,.1f} MB read; {len(report.problems)} problems")
+    if report.problems:
+        sys.exit(EXIT_WARNINGS)
+
+
+@cli.command()
+@click.argument("case_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print every current row as JSON.")
+@click.option("--export", "export_format", type=click.Choice(["hashdeep", "dfxml", "csv"]),
+              help="Write the catalogue in this format to -o FILE.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="File to write the export to.")
+@click.option("--errors", is_flag=True, help="List only the entries with an error.")
+def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: Path | None, errors: bool) -> None:
+    """Show what the case has received: a summary, the rows, or an export.
+
+    \b
+    Examples:
+      forensics catalogue ./op-falcon
+      forensics catalogue ./op-falcon --json > catalogue.json
+      forensics catalogue ./op-falcon --export hashdeep -o known.txt
+      hashdeep -a -k known.txt -r /mnt/seized/web01
+    """
+    import polars as pl
+
+    from forensics.catalogue import read_catalogue, summarise
+    from forensics.export import export, for_display
+
+    opened = _open(case_dir)
+    rows = read_catalogue(opened)
+    if errors:
+        rows = rows.filter(pl.col("error").is_not_null())
+    if export_format:
+        if output is None:
+            _fail("--export needs -o FILE")
+        count, warnings = export(opened, rows, export_format, output)
+        for warning in warnings:
+            click.echo(f"forensics: warning: {warning}", err=True)
+        click.echo(f"{count} entries written to {output} ({export_format})")
+        return
+    if as_json:
+        sys.stdout.write(for_display(rows).drop("path_bytes").write_json())
+        sys.stdout.write("\n")
+        return
+    if errors:
+        for root, path, error in for_display(rows).select("root", "path", "error").iter_rows():
+            from forensics.ingest import evidence_location
+
+            click.echo(f"{evidence_location(root, path)}: {error}")
+        return
+    summary = summarise(rows)
+    click.echo(f"case {opened.case_ref}: {summary.files:,} files ({summary.archive_members:,} inside archives), "
+               f"{summary.bytes:,} bytes on disk, {summary.errors:,} with errors")
+    click.echo("by kind:")
+    for kind, count in summary.by_kind.items():
+        click.echo(f"  {count:>10,}  {kind}")
+    click.echo("files by type:")
+    for mime, count in list(summary.by_mime.items())[:25]:
+        click.echo(f"  {count:>10,}  {mime}")
+    if len(summary.by_mime) > 25:
+        click.echo(f"  ... and {len(summary.by_mime) - 25} more types (--json for all rows)")
+
+
+@cli.command()
+@click.argument("case_dir", type=click.Path(path_type=Path))
+@click.option("--workers", type=int, help="Worker processes (default: one per core).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(case_dir: Path, workers: int | None, as_json: bool) -> None:
+    """Re-read all evidence and check the case against its catalogue and audit trail.
+
+    Names every missing, changed and new file; exits 0 only when everything matches.
+
+    \b
+    Example:
+      forensics verify ./op-falcon
+    """
+    from forensics.verify import verify as run_verify
+
+    opened = _open(case_dir)
+    progress = Progress("verify")
+    with opened.locked():
+        report = run_verify(opened, workers=workers, progress=progress, command=_command_line())
+    progress.done()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+        click.echo(f"{report.checked:,} files checked: "
+                   + ("everything matches" if report.ok else f"{len(report.lines())} problems"))
+    if not report.ok:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command("log")
+@click.argument("case_dir", type=click.Path(path_type=Path))
+@click.option("--verify", "check", is_flag=True, help="Check the chain; exit 1 naming the first bad entry.")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON lines.")
+def log_command(case_dir: Path, check: bool, as_json: bool) -> None:
+    """Print the audit trail of the case, or check that it was not altered.
+
+    \b
+    Examples:
+      forensics log ./op-falcon
+      forensics log ./op-falcon --verify
+    """
+    opened = _open(case_dir)
+    if check:
+        problems = opened.audit.verify()
+        if problems:
+            click.echo(f"forensics: error: audit trail altered: first bad entry: {problems[0]}", err=True)
+            for problem in problems[1:]:
+                click.echo(f"  also: {problem}", err=True)
+            sys.exit(EXIT_FAILED)
+        count = sum(1 for _ in opened.audit.entries())
+        click.echo(f"audit trail intact: {count} entries, each chained to the one before")
+        return
+    for entry in opened.audit.entries():
+        if as_json:
+            click.echo(json.dumps(entry, ensure_ascii=False, sort_keys=True))
+            continue
+        command = " ".join(entry.get("command", []))
+        click.echo(f"{entry.get('seq', '?'):>4} {entry.get('time_utc', '?')} {entry.get('user', '?')}@"
+                   f"{entry.get('host', '?')} [{entry.get('outcome', '?')}] {command}")
+        if entry.get("message"):
+            click.echo(f"     {entry['message']}")
+        for output in entry.get("outputs", []):
+            click.echo(f"     -> {output.get('path')} sha256:{output.get('sha256')}")
+
+
+def main() -> None:
+    """Console entry point."""
+    os.environ.setdefault("POLARS_SKIP_CPU_CHECK", "1")
+    cli(prog_name="forensics")
+
+
+if __name__ == "__main__":
+    main()

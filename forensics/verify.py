@@ -1,0 +1,117 @@
+"""Verify: re-read all evidence and the case itself, and say what no longer matches."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from forensics.archives import Limits, tmp_dir_for
+from forensics.audit import sha256_file
+from forensics.case import Case
+from forensics.catalogue import current_rows, read_catalogue, with_epoch_times
+from forensics.evidence import DiskEntry, stat_row, walk
+from forensics.ingest import default_workers, evidence_location, run_pool
+
+
+@dataclass
+class VerifyReport:
+    """Everything verify found; ok only when every list is empty."""
+
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    case_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when evidence and case match the catalogue and the audit trail."""
+        return not (self.missing or self.changed or self.new or self.case_problems)
+
+    def lines(self) -> list[str]:
+        """One line per problem, each naming the file."""
+        return ([f"MISSING {p}" for p in self.missing] + [f"CHANGED {p}" for p in self.changed]
+                + [f"NEW {p}" for p in self.new] + [f"CASE {p}" for p in self.case_problems])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data."""
+        return {"ok": self.ok, "checked": self.checked, "missing": self.missing, "changed": self.changed,
+                "new": self.new, "case_problems": self.case_problems}
+
+
+def _check_case_files(case: Case, report: VerifyReport) -> None:
+    """The audit chain holds, and each case file still has the hash the log last recorded."""
+    report.case_problems.extend(str(problem) for problem in case.audit.verify())
+    last_hash: dict[str, str] = {}
+    for entry in case.audit.entries():
+        for output in entry.get("outputs", []):
+            if isinstance(output, dict) and output.get("path") and output.get("sha256"):
+                last_hash[output["path"]] = output["sha256"]
+    for rel, expected in sorted(last_hash.items()):
+        path = case.path / rel
+        if not path.exists():
+            report.case_problems.append(f"{path}: recorded in the audit log but missing")
+        elif sha256_file(path) != expected:
+            report.case_problems.append(f"{path}: SHA-256 differs from the one the audit log recorded")
+
+
+def verify(case: Case, workers: int | None = None, progress: Callable[[int, int], None] | None = None,
+           command: list[str] | None = None) -> VerifyReport:
+    """Re-hash every file on disk and compare with the catalogue; check the case's own files."""
+    report = VerifyReport()
+    _check_case_files(case, report)
+    rows = with_epoch_times(current_rows(read_catalogue(case)).filter(pl.col("depth") == 0))
+    expected: dict[tuple[str, str], dict[str, Any]] = {
+        (row["root"], row["path"]): row for row in rows.iter_rows(named=True)
+    }
+    seen: set[tuple[str, str]] = set()
+
+    def compare(group: list[dict[str, Any]], entry: DiskEntry) -> None:
+        now = group[0]
+        key = (now["root"], now["path"])
+        seen.add(key)
+        report.checked += 1
+        if progress is not None:
+            progress(1, int(now.get("size") or 0))
+        where = evidence_location(*key)
+        before = expected.get(key)
+        if before is None:
+            report.new.append(where)
+            return
+        differences = [
+            name for name in ("kind", "size", "sha256", "md5", "sha1", "link_target", "mtime")
+            if before.get(name) != now.get(name) and not (name in ("md5", "sha1", "sha256") and now.get("error"))
+        ]
+        if now.get("error") and not before.get("error"):
+            differences.append(f"now unreadable: {now['error']}")
+        if differences:
+            report.changed.append(f"{where} ({', '.join(differences)})")
+
+    def entries():  # type: ignore[no-untyped-def]
+        for root in sorted({root for root, _ in expected}):
+            if not os.path.lexists(root):
+                continue
+            for entry in walk(root):
+                if entry.st is not None and stat.S_ISREG(entry.st.st_mode):
+                    yield entry
+                else:
+                    compare([stat_row(entry)], entry)
+
+    run_pool(entries(), compare, Limits(), tmp_dir_for(case.tmp_dir), False,
+             workers or default_workers(), open_archives=False)
+    for key in sorted(set(expected) - seen):
+        report.missing.append(evidence_location(*key))
+    case.audit.append(
+        command or ["forensics", "verify", os.fspath(case.path)],
+        "ok" if report.ok else "mismatch",
+        f"{report.checked} checked: {len(report.missing)} missing, {len(report.changed)} changed, "
+        f"{len(report.new)} new, {len(report.case_problems)} case problems",
+        details={**report.as_dict(), "missing": report.missing[:1000], "changed": report.changed[:1000],
+                 "new": report.new[:1000]},
+    )
+    return report
