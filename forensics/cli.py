@@ -26,8 +26,15 @@ def _fail(message: str) -> NoReturn:
     raise ForensicsError(message)
 
 
+_invoked_with: list[str] = []
+
+
 class ForensicsGroup(click.Group):
     """A group that turns ForensicsError and OS errors into one line on stderr."""
+
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        _invoked_with[:] = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *rest, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -71,7 +78,8 @@ class Progress:
 
 
 def _command_line() -> list[str]:
-    return ["forensics", *sys.argv[1:]]
+    """The command line as the examiner typed it, for the audit log."""
+    return ["forensics", *_invoked_with]
 
 
 def _open(case_dir: Path):  # type: ignore[no-untyped-def]

@@ -1,0 +1,247 @@
+"""Ingest on disk: what is recorded, that evidence is never touched, and odd files survived."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import socket
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import rows_of, run, tree_state, write
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Path:
+    root = tmp_path / "seized" / "var-www"
+    write(root / "index.php", "<?php\nrequire 'config.php';\necho 'spoof';\n")
+    write(root / "config.php", "<?php\n$db_name = 'spoofcall';\n$db_pass = 'hunter2';\n")
+    write(root / "static" / "logo.png", b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    write(root / "logs" / "access.log", "1.2.3.4 - - [17/May/2015:10:05:03 +0000] \"GET / HTTP/1.1\" 200 7\n")
+    write(root / "empty.txt", b"")
+    write(root / "big.bin", os.urandom(3 * (1 << 20) + 5))
+    (root / "emptydir").mkdir()
+    return root
+
+
+def test_every_file_is_hashed_typed_and_timed(case_dir: Path, web_root: Path) -> None:
+    run("ingest", case_dir, web_root, "--label", "EXH-1")
+    rows = rows_of(case_dir)
+    for rel in ("index.php", "config.php", "static/logo.png", "logs/access.log", "empty.txt", "big.bin"):
+        row = rows[rel]
+        data = (web_root / rel).read_bytes()
+        st = os.lstat(web_root / rel)
+        assert row["kind"] == "file"
+        assert row["size"] == len(data)
+        assert row["md5"] == hashlib.md5(data).hexdigest()
+        assert row["sha1"] == hashlib.sha1(data).hexdigest()
+        assert row["sha256"] == hashlib.sha256(data).hexdigest()
+        assert row["root"] == str(web_root)
+        assert row["label"] == "EXH-1"
+        assert row["depth"] == 0 and row["parent"] is None and row["error"] is None
+        assert int(row["mtime"].timestamp() * 1_000_000) == st.st_mtime_ns // 1000
+        assert row["mode"] == st.st_mode and row["inode"] == st.st_ino
+    assert rows["index.php"]["mime"] == "text/x-php"
+    assert rows["static/logo.png"]["mime"] == "image/png"
+    assert rows["logs/access.log"]["mime"] == "text/plain"
+    assert rows["empty.txt"]["mime"] == "inode/x-empty"
+    assert rows["emptydir"]["kind"] == "directory"
+    assert rows["static"]["kind"] == "directory"
+
+
+def test_times_keep_their_nanoseconds(case_dir: Path, web_root: Path) -> None:
+    target = web_root / "index.php"
+    os.utime(target, ns=(1_500_000_000_123_456_789, 1_600_000_000_987_654_321))
+    run("ingest", case_dir, web_root)
+    import polars as pl
+
+    from forensics.case import open_case
+    from forensics.catalogue import read_catalogue
+
+    row = read_catalogue(open_case(case_dir)).filter(pl.col("path") == "index.php").with_columns(
+        pl.col("mtime").dt.epoch("ns"), pl.col("atime").dt.epoch("ns"))
+    assert row["mtime"][0] == 1_600_000_000_987_654_321
+    assert row["atime"][0] == 1_500_000_000_123_456_789
+
+
+def test_evidence_is_not_touched(case_dir: Path, web_root: Path) -> None:
+    # Access times older than modification times: a plain read on a relatime mount would update them.
+    for folder, _, files in os.walk(web_root):
+        for name in files:
+            path = os.path.join(folder, name)
+            st = os.stat(path)
+            os.utime(path, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    atimes = {p: os.stat(p).st_atime_ns for p in (web_root / "index.php", web_root / "big.bin")}
+    before = tree_state(web_root)
+    run("ingest", case_dir, web_root)
+    run("verify", case_dir)
+    assert tree_state(web_root) == before
+    if hasattr(os, "O_NOATIME") and os.geteuid() in (0, os.stat(web_root).st_uid):
+        assert {p: os.stat(p).st_atime_ns for p in atimes} == atimes
+    assert sorted(os.listdir(web_root)) == sorted(["index.php", "config.php", "static", "logs", "empty.txt",
+                                                   "big.bin", "emptydir"])
+
+
+def test_ingesting_again_adds_nothing_and_reports_what_changed(case_dir: Path, web_root: Path) -> None:
+    run("ingest", case_dir, web_root)
+    first = len(rows_of(case_dir))
+    again = json.loads(run("ingest", case_dir, web_root, "--json").stdout)
+    assert again["new"] == 0 and again["changed"] == 0 and again["unchanged"] == first
+    write(web_root / "new.php", "<?php\n")
+    write(web_root / "config.php", "<?php\n$db_pass = 'changed';\n")
+    third = json.loads(run("ingest", case_dir, web_root, "--json").stdout)
+    assert third["new"] == 1 and third["changed"] == 1
+    from forensics.case import open_case
+    from forensics.catalogue import read_catalogue
+
+    history = read_catalogue(open_case(case_dir))
+    assert history.filter(history["path"] == "config.php").height == 2  # the old row is kept
+    assert rows_of(case_dir)["config.php"]["sha256"] == hashlib.sha256((web_root / "config.php").read_bytes()).hexdigest()
+
+
+def test_single_file_argument(case_dir: Path, web_root: Path) -> None:
+    run("ingest", case_dir, web_root / "config.php")
+    rows = rows_of(case_dir)
+    assert list(rows) == ["config.php"]
+    assert rows["config.php"]["root"] == str(web_root / "config.php")
+
+
+def test_symlinks_are_recorded_and_never_followed(case_dir: Path, tmp_path: Path) -> None:
+    outside = write(tmp_path / "outside" / "secret.txt", "not evidence\n")
+    root = tmp_path / "ev"
+    write(root / "real.txt", "real\n")
+    (root / "to_outside").symlink_to(outside)
+    (root / "to_outside_dir").symlink_to(outside.parent, target_is_directory=True)
+    (root / "loop").mkdir()
+    (root / "loop" / "again").symlink_to(root / "loop", target_is_directory=True)
+    (root / "self").symlink_to(root / "self")
+    (root / "dangling").symlink_to(tmp_path / "nowhere")
+    run("ingest", case_dir, root)
+    rows = rows_of(case_dir)
+    assert rows["to_outside"]["kind"] == "symlink"
+    assert rows["to_outside"]["link_target"] == str(outside)
+    assert rows["to_outside"]["sha256"] is None
+    assert rows["loop/again"]["kind"] == "symlink"
+    assert rows["self"]["kind"] == "symlink" and rows["dangling"]["kind"] == "symlink"
+    assert not any("secret" in path for path in rows)
+    assert rows["real.txt"]["sha256"] is not None
+
+
+def test_fifo_socket_and_device_are_recorded_not_read(case_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ev"
+    root.mkdir()
+    os.mkfifo(root / "pipe")  # opening it for reading would block forever
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(root / "sock"))
+    has_device = False
+    try:
+        os.mknod(root / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        has_device = True
+    except PermissionError:
+        pass
+    try:
+        run("ingest", case_dir, root)
+    finally:
+        server.close()
+    rows = rows_of(case_dir)
+    assert rows["pipe"]["kind"] == "fifo" and rows["pipe"]["sha256"] is None
+    assert rows["sock"]["kind"] == "socket"
+    if has_device:
+        assert rows["null"]["kind"] == "char-device" and rows["null"]["sha256"] is None
+
+
+def test_names_that_are_not_utf8_or_hold_newlines_are_kept(case_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ev"
+    root.mkdir()
+    odd = os.fsencode(root) + b"/caf\xe9-latin1.txt"
+    with open(odd, "wb") as handle:
+        handle.write(b"latin1 name\n")
+    write(root / "two\nlines.txt", "newline in name\n")
+    write(root / "back\\slash.txt", "backslash\n")
+    run("ingest", case_dir, root)
+    rows = rows_of(case_dir)
+    assert rows["caf\\xe9-latin1.txt"]["path_bytes"] == b"caf\xe9-latin1.txt"
+    assert rows["caf\\xe9-latin1.txt"]["sha256"] == hashlib.sha256(b"latin1 name\n").hexdigest()
+    assert rows["two\nlines.txt"]["path_bytes"] == b"two\nlines.txt"
+    assert rows["back\\slash.txt"]["path_bytes"] == b"back\\slash.txt"
+
+
+def _ingest_as_nobody(case_dir: str, root: str, queue: multiprocessing.Queue) -> None:
+    """Run in a fresh (spawned) interpreter: import as root, then drop to nobody and ingest."""
+    import polars as pl
+
+    from forensics.case import open_case
+    from forensics.ingest import ingest
+
+    pl.DataFrame({"warm": [1]}).write_parquet(os.path.join(case_dir, "tmp", "warm.parquet"))
+    os.setgid(65534)
+    os.setuid(65534)
+    report = ingest(open_case(Path(case_dir)), [root], workers=1)
+    queue.put(report.problems)
+
+
+def test_an_unreadable_file_is_recorded_with_its_error(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        base = tmp_path
+    else:  # root reads everything: the ingest runs as nobody, like an unprivileged examiner
+        base = Path(tempfile.mkdtemp(prefix="forensics-unreadable-", dir="/tmp"))
+        base.chmod(0o777)
+    try:
+        case_dir = base / "case"
+        run("case", "init", case_dir, "--case-ref", "R", "--examiner", "E")
+        root = base / "ev"
+        write(root / "readable.txt", "fine\n")
+        locked = write(root / "locked.txt", "secret\n")
+        locked.chmod(0)
+        if os.geteuid() != 0:
+            problems = run("ingest", case_dir, root, expect=3).stderr
+        else:
+            for path in (case_dir, *case_dir.rglob("*")):
+                path.chmod(0o777 if path.is_dir() else 0o666)
+            root.chmod(0o755)
+            context = multiprocessing.get_context("spawn")
+            queue: multiprocessing.Queue = context.Queue()
+            child = context.Process(target=_ingest_as_nobody, args=(str(case_dir), str(root), queue))
+            child.start()
+            child.join(60)
+            assert child.exitcode == 0
+            problems = "\n".join(queue.get(timeout=5))
+        assert f"{root}/locked.txt: cannot open: Permission denied" in problems
+        rows = rows_of(case_dir)
+        assert rows["locked.txt"]["error"] == "cannot open: Permission denied"
+        assert rows["locked.txt"]["sha256"] is None
+        assert rows["readable.txt"]["sha256"] == hashlib.sha256(b"fine\n").hexdigest()
+    finally:
+        if base != tmp_path:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_missing_path_is_a_warning_and_the_rest_goes_on(case_dir: Path, web_root: Path, tmp_path: Path) -> None:
+    result = run("ingest", case_dir, tmp_path / "nope", web_root, expect=3)
+    assert f"{tmp_path / 'nope'}: not found" in result.stderr
+    assert "index.php" in rows_of(case_dir)
+
+
+def test_catalogue_summary_and_json(case_dir: Path, web_root: Path) -> None:
+    run("ingest", case_dir, web_root)
+    summary = run("catalogue", case_dir).stdout
+    assert "6 files" in summary and "text/x-php" in summary
+    rows = json.loads(run("catalogue", case_dir, "--json").stdout)
+    by_path = {row["path"]: row for row in rows}
+    assert by_path["index.php"]["sha256"] == hashlib.sha256((web_root / "index.php").read_bytes()).hexdigest()
+    assert by_path["index.php"]["mtime"].endswith("Z")
+
+
+def test_two_workers_give_the_same_catalogue_as_one(tmp_path: Path, web_root: Path) -> None:
+    results = []
+    for workers in ("1", "2"):
+        case = tmp_path / f"case{workers}"
+        run("case", "init", case, "--case-ref", "R", "--examiner", "E")
+        run("ingest", case, web_root, "--workers", workers)
+        results.append({path: (row["sha256"], row["mime"], row["size"]) for path, row in rows_of(case).items()})
+    assert results[0] == results[1]
