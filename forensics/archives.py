@@ -282,6 +282,7 @@ class ArchiveReader:
                     error = self.open_container(kind, spool, chain, depth)  # type: ignore[arg-type]
             elif kind == "tar":
                 outer = compressed or (lambda: tee.count)
+                tee.compressed = None  # a tar adds no compression: its members are judged, not the tar
                 error = self._tar(tee, chain, depth, outer)
                 tee.drain()
             else:
@@ -329,7 +330,7 @@ class ArchiveReader:
 
             stream = zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True)
         member_chain = f"{chain}{SEP}{name}"
-        self.catalogue_stream(stream.read, member_chain, depth + 1, meta, lambda: tee.count, parent_streams=True)
+        self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta, lambda: tee.count, parent_streams=True)
         return None
 
     def _tar(self, tee: Tee, chain: str, depth: int, compressed: Callable[[], int]) -> str | None:
@@ -363,7 +364,7 @@ class ArchiveReader:
         if member.isfile():
             extracted = archive.extractfile(member)
             assert extracted is not None
-            self.catalogue_stream(extracted.read, member_chain, depth + 1, meta, compressed, parent_streams=True)
+            self.catalogue_stream(_read1(extracted), member_chain, depth + 1, meta, compressed, parent_streams=True)
             return
         kind = "directory" if member.isdir() else "symlink" if member.issym() else "hardlink" if member.islnk() \
             else "fifo" if member.isfifo() else "char-device" if member.ischr() else "block-device" if member.isblk() \
@@ -396,7 +397,7 @@ class ArchiveReader:
             return
         try:
             with archive.open(info) as stream:
-                self.catalogue_stream(stream.read, member_chain, depth + 1, meta,
+                self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta,
                                       lambda: info.compress_size, parent_streams=False)
         except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
             self.emit({"path": member_chain, "depth": depth + 1, "kind": "file", "size": info.file_size,
@@ -467,6 +468,13 @@ class ArchiveReader:
                     sink.spool.seek(0)
                     self.catalogue_stream(sink.spool.read, member_chain, depth + 1, meta, None, parent_streams=False)
             return error
+
+
+def _read1(stream: Any) -> Callable[[int], bytes]:
+    """The stream's read1 where it has one: it returns what one underlying read gives, so a
+    stream that ends early (truncated gzip) yields every byte before the cut instead of
+    raising for the whole request."""
+    return getattr(stream, "read1", stream.read)
 
 
 def describe_exception(exc: BaseException) -> str:

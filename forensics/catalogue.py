@@ -8,6 +8,7 @@ catalogue always includes parts left by an interrupted run.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -85,22 +86,27 @@ def empty_frame() -> pl.DataFrame:
 class PartWriter:
     """Writes rows of one ingest into catalogue.parts/ in small Parquet files, atomically."""
 
-    def __init__(self, case: Case, ingest_id: str, rows_per_part: int = 5000) -> None:
+    def __init__(self, case: Case, ingest_id: str, rows_per_part: int = 20000,
+                 flush_seconds: float | None = None) -> None:
         self.dir = case.parts_dir
         self.dir.mkdir(exist_ok=True)
         self.ingest_id = ingest_id
         self.rows_per_part = rows_per_part
+        self.flush_seconds = flush_seconds if flush_seconds is not None else float(
+            os.environ.get("FORENSICS_FLUSH_SECONDS", "5"))
         self._buffer: list[dict[str, Any]] = []
         self._count = 0
+        self._last_flush = time.monotonic()
 
     def add_group(self, rows: list[dict[str, Any]]) -> None:
         """Queue rows that belong together (a file and its members); they land in one part."""
         self._buffer.extend(rows)
-        if len(self._buffer) >= self.rows_per_part:
+        if len(self._buffer) >= self.rows_per_part or time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> None:
         """Write the queued rows as one part file (tmp name, fsync, rename)."""
+        self._last_flush = time.monotonic()
         if not self._buffer:
             return
         self._count += 1

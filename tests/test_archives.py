@@ -1,0 +1,225 @@
+"""Archives opened as streams: nesting, hostile names, bombs, damage and encryption."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import lzma
+import os
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import need_tool, rows_of, run, tree_state, write
+
+from forensics.archives import Limits
+from forensics.case import open_case
+from forensics.ingest import ingest
+
+DUMP = b"-- MySQL dump\nINSERT INTO `users` VALUES (1,'alice','a@example.org');\n"
+PHP = b"<?php\necho 'index';\n"
+
+
+def _tar_bytes(members: dict[str, bytes], compression: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=f"w:{compression}" if compression else "w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_650_000_000
+            info.uid, info.gid, info.mode = 33, 33, 0o640
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name, (2022, 11, 24, 9, 30, 0)), data, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def _gzip_named(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(name, "wb", fileobj=buffer, mtime=1_650_000_000) as handle:
+        handle.write(data)
+    return buffer.getvalue()
+
+
+def test_nested_archives_give_every_member_its_chain_hashes_and_type(case_dir: Path, tmp_path: Path) -> None:
+    inner_tgz = _tar_bytes({"var/www/index.php": PHP, "db/dump.sql": DUMP}, "gz")
+    outer = _zip_bytes({"inner/dump.sql.gz": _gzip_named("dump.sql", DUMP), "backup.tgz": inner_tgz,
+                        "notes.txt": b"hello\n"})
+    root = tmp_path / "ev"
+    write(root / "outer.zip", outer)
+    before = tree_state(root)
+    run("ingest", case_dir, root)
+    assert tree_state(root) == before
+    assert sorted(os.listdir(root)) == ["outer.zip"]  # nothing unpacked beside the evidence
+    rows = rows_of(case_dir)
+    dump = rows["outer.zip!inner/dump.sql.gz!dump.sql"]
+    assert dump["sha256"] == hashlib.sha256(DUMP).hexdigest()
+    assert dump["md5"] == hashlib.md5(DUMP).hexdigest()
+    assert dump["parent"] == "outer.zip!inner/dump.sql.gz"
+    assert dump["depth"] == 2
+    assert rows["outer.zip!inner/dump.sql.gz"]["mime"] == "application/gzip"
+    php = rows["outer.zip!backup.tgz!backup.tar!var/www/index.php"]
+    assert php["sha256"] == hashlib.sha256(PHP).hexdigest()
+    assert php["mime"] == "text/x-php"
+    assert php["uid"] == 33 and php["mode"] & 0o777 == 0o640
+    assert int(php["mtime"].timestamp()) == 1_650_000_000
+    assert rows["outer.zip!backup.tgz"]["sha256"] == hashlib.sha256(inner_tgz).hexdigest()
+    assert rows["outer.zip!notes.txt"]["time_text"] == "2022-11-24 09:30:00 (zip time, no timezone)"
+    assert rows["outer.zip"]["sha256"] == hashlib.sha256(outer).hexdigest()
+    assert all(row["error"] is None for row in rows.values())
+    assert not list((case_dir / "tmp").iterdir())  # spools are gone
+
+
+@pytest.mark.parametrize("suffix,compress", [
+    (".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress),
+    (".zst", lambda data: __import__("zstandard").ZstdCompressor().compress(data)),
+])
+def test_single_stream_compressors(case_dir: Path, tmp_path: Path, suffix: str, compress) -> None:  # noqa: ANN001
+    write(tmp_path / "ev" / f"dump.sql{suffix}", compress(DUMP))
+    run("ingest", case_dir, tmp_path / "ev")
+    member = rows_of(case_dir)[f"dump.sql{suffix}!dump.sql"]
+    assert member["sha256"] == hashlib.sha256(DUMP).hexdigest()
+    assert member["size"] == len(DUMP)
+
+
+@pytest.mark.parametrize("compression", ["", "gz", "bz2", "xz"])
+def test_tar_in_every_compression(case_dir: Path, tmp_path: Path, compression: str) -> None:
+    name = "site.tar" + (f".{compression}" if compression else "")
+    write(tmp_path / "ev" / name, _tar_bytes({"a/index.php": PHP}, compression))
+    run("ingest", case_dir, tmp_path / "ev")
+    rows = rows_of(case_dir)
+    key = f"{name}!a/index.php" if not compression else f"{name}!site.tar!a/index.php"
+    assert rows[key]["sha256"] == hashlib.sha256(PHP).hexdigest()
+
+
+def test_seven_zip(case_dir: Path, tmp_path: Path) -> None:
+    import py7zr
+
+    path = tmp_path / "ev" / "loot.7z"
+    path.parent.mkdir(parents=True)
+    with py7zr.SevenZipFile(path, "w") as archive:
+        archive.writestr(DUMP, "sql/dump.sql")
+        archive.writestr(_zip_bytes({"x.php": PHP}), "nested.zip")
+    run("ingest", case_dir, tmp_path / "ev")
+    rows = rows_of(case_dir)
+    assert rows["loot.7z!sql/dump.sql"]["sha256"] == hashlib.sha256(DUMP).hexdigest()
+    assert rows["loot.7z!nested.zip!x.php"]["sha256"] == hashlib.sha256(PHP).hexdigest()
+
+
+def test_traversal_and_absolute_member_names_are_recorded_never_written(case_dir: Path, tmp_path: Path) -> None:
+    hostile = _zip_bytes({"../../escaped.txt": b"x", "/etc/cron.d/evil": b"y", "ok/../../../up.txt": b"z"})
+    tar = _tar_bytes({"../../tar-escaped.txt": b"t", "/abs-tar.txt": b"u"})
+    write(tmp_path / "ev" / "hostile.zip", hostile)
+    write(tmp_path / "ev" / "hostile.tar", tar)
+    everything_before = {p for p in tmp_path.parent.rglob("*")}
+    run("ingest", case_dir, tmp_path / "ev")
+    rows = rows_of(case_dir)
+    assert rows["hostile.zip!../../escaped.txt"]["sha256"] == hashlib.sha256(b"x").hexdigest()
+    assert rows["hostile.zip!/etc/cron.d/evil"]["sha256"] == hashlib.sha256(b"y").hexdigest()
+    assert rows["hostile.tar!../../tar-escaped.txt"]["size"] == 1
+    assert "hostile.tar!/abs-tar.txt" in rows
+    created = {p for p in tmp_path.parent.rglob("*")} - everything_before
+    assert all(case_dir in p.parents for p in created), created
+    assert not Path("/etc/cron.d/evil").exists()
+
+
+def test_a_member_past_the_size_limit_is_a_suspected_bomb(case_dir: Path, tmp_path: Path) -> None:
+    bomb = _zip_bytes({"zeros.bin": bytes(4 << 20), "fine.txt": b"fine\n"})
+    write(tmp_path / "ev" / "bomb.zip", bomb)
+    result = run("ingest", case_dir, tmp_path / "ev", "--max-member-size", "1M", expect=3)
+    assert "bomb.zip!zeros.bin: suspected archive bomb" in result.stderr
+    rows = rows_of(case_dir)
+    assert rows["bomb.zip!zeros.bin"]["sha256"] is None
+    assert "suspected archive bomb" in rows["bomb.zip!zeros.bin"]["error"]
+    assert rows["bomb.zip!fine.txt"]["sha256"] == hashlib.sha256(b"fine\n").hexdigest()
+    assert rows["bomb.zip"]["sha256"] == hashlib.sha256(bomb).hexdigest()
+
+
+def test_a_member_past_the_ratio_is_a_suspected_bomb_even_inside_gzip_and_tar(open_test_case, tmp_path: Path) -> None:  # noqa: ANN001
+    zeros = bytes(8 << 20)
+    write(tmp_path / "ev" / "zeros.gz", gzip.compress(zeros, 9))
+    write(tmp_path / "ev" / "zeros.tar.gz", _tar_bytes({"z.bin": zeros, "after.txt": b"after\n"}, "gz"))
+    limits = Limits(max_ratio=100, ratio_floor=1 << 20)
+    report = ingest(open_test_case, [str(tmp_path / "ev")], limits=limits, workers=1)
+    rows = rows_of(open_test_case.path)
+    assert "ratio over 100:1" in rows["zeros.gz!zeros"]["error"]
+    assert rows["zeros.gz!zeros"]["sha256"] is None
+    assert "ratio over 100:1" in rows["zeros.tar.gz!zeros.tar!z.bin"]["error"]
+    assert "suspected archive bomb" in rows["zeros.tar.gz!zeros.tar"]["error"]
+    assert rows["zeros.gz"]["sha256"] is not None  # the file on disk is always hashed
+    assert any("zeros.gz!zeros: suspected archive bomb" in problem for problem in report.problems)
+
+
+def test_a_truncated_zip_keeps_the_members_before_the_cut(case_dir: Path, tmp_path: Path) -> None:
+    whole = _zip_bytes({"first.sql": DUMP, "second.php": PHP, "third.txt": os.urandom(5000)})
+    cut = whole[: whole.index(b"PK\x01\x02") - 1000]  # central directory and the last member's tail gone
+    write(tmp_path / "ev" / "cut.zip", cut)
+    result = run("ingest", case_dir, tmp_path / "ev", expect=3)
+    assert "cut.zip: zip directory unreadable" in result.stderr
+    rows = rows_of(case_dir)
+    assert rows["cut.zip!first.sql"]["sha256"] == hashlib.sha256(DUMP).hexdigest()
+    assert rows["cut.zip!second.php"]["sha256"] == hashlib.sha256(PHP).hexdigest()
+    assert rows["cut.zip!third.txt"]["sha256"] is None and rows["cut.zip!third.txt"]["error"]
+    assert "members recovered from local headers" in rows["cut.zip"]["error"]
+
+
+def test_a_truncated_tar_gz_keeps_the_members_before_the_cut(case_dir: Path, tmp_path: Path) -> None:
+    members = {f"file{i}.txt": (f"line {i}\n" * 2000).encode() + os.urandom(2000) for i in range(6)}
+    whole = _tar_bytes(members, "gz")
+    write(tmp_path / "ev" / "cut.tar.gz", whole[: len(whole) * 2 // 3])
+    result = run("ingest", case_dir, tmp_path / "ev", expect=3)
+    assert "cut.tar.gz!cut.tar" in result.stderr
+    rows = rows_of(case_dir)
+    assert rows["cut.tar.gz!cut.tar!file0.txt"]["sha256"] == hashlib.sha256(members["file0.txt"]).hexdigest()
+    assert "damaged or truncated" in rows["cut.tar.gz!cut.tar"]["error"]
+    assert rows["cut.tar.gz"]["sha256"] is not None
+
+
+def test_a_corrupt_gzip_is_recorded_with_its_error(case_dir: Path, tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(os.urandom(50_000)))
+    data[100:140] = b"\x00" * 40
+    write(tmp_path / "ev" / "broken.gz", bytes(data))
+    write(tmp_path / "ev" / "good.txt", "good\n")
+    result = run("ingest", case_dir, tmp_path / "ev", expect=3)
+    assert "broken.gz!broken: damaged or truncated" in result.stderr
+    assert rows_of(case_dir)["good.txt"]["sha256"] is not None
+
+
+def test_encrypted_members_are_recorded_as_encrypted(case_dir: Path, tmp_path: Path) -> None:
+    seven = need_tool("7z")
+    source = write(tmp_path / "plain" / "secret.sql", DUMP)
+    evidence = tmp_path / "ev"
+    evidence.mkdir()
+    subprocess.run([seven, "a", "-tzip", "-pinfected", str(evidence / "locked.zip"), str(source)],
+                   check=True, capture_output=True)
+    subprocess.run([seven, "a", "-t7z", "-pinfected", str(evidence / "locked.7z"), str(source)],
+                   check=True, capture_output=True)
+    subprocess.run([seven, "a", "-t7z", "-pinfected", "-mhe=on", str(evidence / "hidden.7z"), str(source)],
+                   check=True, capture_output=True)
+    run("ingest", case_dir, evidence, expect=3)
+    rows = rows_of(case_dir)
+    assert rows["locked.zip!secret.sql"]["error"] == "encrypted member: not read (no password)"
+    assert rows["locked.7z!secret.sql"]["error"] == "encrypted member: not read (no password)"
+    assert "encrypted headers" in rows["hidden.7z"]["error"]
+    assert rows["hidden.7z"]["sha256"] is not None
+
+
+def test_an_archive_nested_past_the_depth_limit_is_not_opened(open_test_case, tmp_path: Path) -> None:  # noqa: ANN001
+    data = DUMP
+    for level in range(5):
+        data = _zip_bytes({f"level{level}.bin": data})
+    write(tmp_path / "ev" / "deep.zip", data)
+    ingest(open_test_case, [str(tmp_path / "ev")], limits=Limits(max_depth=2), workers=1)
+    rows = rows_of(open_test_case.path)
+    deepest = [row for row in rows.values() if row["error"] and "nested deeper" in row["error"]]
+    assert len(deepest) == 1 and deepest[0]["sha256"] is not None
