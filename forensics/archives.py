@@ -300,7 +300,7 @@ class ArchiveReader:
         complete = tee.eof and reraise is None and not (error or "").startswith(("suspected", "damaged", "not read"))
         if complete:
             digests = tee.hasher.digests()
-            kind_of = self.typer.identify(bytes(tee.head))
+            kind_of = self.typer.identify(bytes(tee.head), digests.sha256)
             row.update(
                 size=digests.size, md5=digests.md5, sha1=digests.sha1, sha256=digests.sha256,
                 mime=kind_of.mime, description=kind_of.description, typed_by=kind_of.typed_by,

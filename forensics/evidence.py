@@ -212,7 +212,7 @@ class FileReader:
                 row["error"] = f"read failed after {failed.done} bytes: {failed.strerror}"
                 return rows
             after = os.fstat(fd)
-            found = self.typer.identify(head)
+            found = self.typer.identify(head, digests.sha256)
             row.update(md5=digests.md5, sha1=digests.sha1, sha256=digests.sha256,
                        mime=found.mime, description=found.description, typed_by=found.typed_by)
             if digests.size != before.st_size or (after.st_mtime_ns, after.st_size) != (

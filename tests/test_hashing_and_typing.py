@@ -138,3 +138,44 @@ def test_plain_php_takes_the_cheap_path() -> None:
 def test_other_files_go_to_libmagic() -> None:
     for data in (b"just some words\n", bz2.compress(b"z" * 100), os.urandom(300)):
         assert FileTyper().identify(data).typed_by == "libmagic"
+
+
+LIBMAGIC_SAMPLES = {
+    "plain-ascii": b"just some words\nand more\n",
+    "utf8": "caf\u00e9 na\u00efve\n".encode(),
+    "latin1": b"caf\xe9\n",
+    "utf16": "hello\n".encode("utf-16"),
+    "crlf": b"line one\r\nline two\r\n",
+    "css": b".a { margin: 0; color: #fff; }\n.b { padding: 1px; }\n",
+    "javascript": b"function f(x) {\n  var y = x + 1;\n  return y;\n}\n",
+    "json": b'{"user": "shadow", "balance": 12.5, "calls": [1, 2, 3]}\n',
+    "csv": b"id,username,email\n1,shadow,a@example.org\n2,ghost,b@example.org\n",
+    "shell": b"#!/bin/sh\necho hello\n",
+    "python": b"#!/usr/bin/env python3\nimport os\nprint(os.name)\n",
+    "c-source": b"#include <stdio.h>\nint main(void) { printf(\"hi\\n\"); return 0; }\n",
+    "sql": b"CREATE TABLE users (id int);\nINSERT INTO users VALUES (1);\n",
+    "xml": b"<?xml version=\"1.0\"?>\n<root><a>1</a></root>\n",
+    "random": bytes(range(256)) * 4,
+    "zeros": bytes(4096),
+    "elf-ish": b"\x7fELF\x02\x01\x01" + bytes(60),
+    "bzip2": bz2.compress(b"data" * 100),
+    "apache-log": b'203.0.113.9 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 7 "-" "curl/7.0"\n' * 5,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIBMAGIC_SAMPLES))
+def test_libmagic_path_equals_two_full_libmagic_calls(name: str) -> None:
+    import magic
+
+    data = LIBMAGIC_SAMPLES[name]
+    got = FileTyper().libmagic(data)
+    assert (got.mime, got.description) == (magic.Magic(mime=True).from_buffer(data), magic.Magic().from_buffer(data))
+
+
+def test_identical_content_is_typed_once() -> None:
+    typer = FileTyper()
+    data = b"function f() { return 1; }\n"
+    digest = hashlib.sha256(data).hexdigest()
+    first = typer.identify(data, digest)
+    assert typer._by_content[digest] == first
+    assert typer.identify(data, digest) is first

@@ -1,0 +1,62 @@
+# Everything a fresh Debian/Ubuntu machine needs, installed by the project itself.
+#   make demo   set up, build a small seized-server tree, and run intake on it
+#   make test   set up (with the test tools) and run the whole test suite
+#   make docs   build the examiner's guide (mkdocs, --strict)
+#   make bench  the ingest benchmark against hashdeep (slow: builds 2 GiB of files)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FORENSICS := $(VENV)/bin/forensics
+RUNTIME_DEBS := libmagic1
+TEST_DEBS := hashdeep p7zip-full
+
+.PHONY: setup setup-test demo test docs bench lint clean
+
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+$(VENV)/.installed: pyproject.toml
+	$(call apt_install,$(RUNTIME_DEBS))
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+setup-test: setup
+	$(call apt_install,$(TEST_DEBS))
+
+demo: setup
+	rm -rf demo-case demo-evidence
+	$(PY) samples/make_evidence.py demo-evidence
+	$(FORENSICS) case init demo-case --case-ref DEMO-001 --examiner "Demo Examiner" --timezone Europe/London
+	$(FORENSICS) ingest demo-case demo-evidence --label EXH-DEMO-1 || [ $$? -eq 3 ]
+	$(FORENSICS) catalogue demo-case
+	$(FORENSICS) catalogue demo-case --errors
+	$(FORENSICS) verify demo-case
+	$(FORENSICS) log demo-case --verify
+	@echo "case folder: demo-case/ (catalogue.parquet, audit.jsonl); evidence: demo-evidence/"
+
+test: setup-test
+	$(PY) -m pytest -q
+
+docs: setup
+	$(VENV)/bin/mkdocs build --strict -q -d site
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup-test
+	$(PY) bench/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) site demo-case demo-evidence .pytest_cache

@@ -1,0 +1,4 @@
+<?php
+require 'config.php';
+session_start();
+include 'templates/home.html';

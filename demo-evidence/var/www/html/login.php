@@ -1,0 +1,4 @@
+<?php
+require 'config.php';
+$u = $_POST['username'];
+// checks the users table
