@@ -32,8 +32,7 @@ MIB = 1 << 20
 def write_random(path: Path, size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as handle:
-        for _ in range(size // (16 * MIB)):
-            handle.write(os.urandom(16 * MIB))
+        handle.writelines(os.urandom(16 * MIB) for _ in range(size // (16 * MIB)))
 
 
 def small_web_root(root: Path, count: int, seed: int = 7) -> dict[str, int]:

@@ -320,26 +320,19 @@ class ArchiveReader:
         if kind == "gzip":
             mtime = struct.unpack("<I", bytes(tee.head[4:8]))[0] if len(tee.head) >= 8 else 0
             meta["mtime"] = epoch_ns(mtime) if mtime else None
-            stream: Any = gzip.GzipFile(fileobj=tee, mode="rb")
-        elif kind == "bzip2":
-            stream = bz2.BZ2File(tee, mode="rb")
-        elif kind == "xz":
-            stream = lzma.LZMAFile(tee, mode="rb")
-        else:
-            import zstandard
-
-            stream = zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True)
         member_chain = f"{chain}{SEP}{name}"
-        self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta, lambda: tee.count, parent_streams=True)
+        with _decompressor(kind, tee) as stream:
+            self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta, lambda: tee.count,
+                                  parent_streams=True)
         return None
 
     def _tar(self, tee: Tee, chain: str, depth: int, compressed: Callable[[], int]) -> str | None:
         count = 0
         try:
-            archive = tarfile.open(fileobj=tee, mode="r|")  # type: ignore[call-overload]
-            for member in archive:
-                count += 1
-                self._tar_member(archive, member, chain, depth, compressed)
+            with tarfile.open(fileobj=tee, mode="r|") as archive:  # type: ignore[call-overload]
+                for member in archive:
+                    count += 1
+                    self._tar_member(archive, member, chain, depth, compressed)
         except tarfile.ReadError as exc:
             if count == 0 and "empty" in str(exc):
                 return None
@@ -421,7 +414,7 @@ class ArchiveReader:
                 continue
             try:
                 self.catalogue_stream(data_reader, member_chain, depth + 1, meta,
-                                      lambda: info.compress_size, parent_streams=False)
+                                      lambda size=info.compress_size: size, parent_streams=False)
             except (ArchiveBomb, StreamError):
                 break
         return found
@@ -468,6 +461,19 @@ class ArchiveReader:
                     sink.spool.seek(0)
                     self.catalogue_stream(sink.spool.read, member_chain, depth + 1, meta, None, parent_streams=False)
             return error
+
+
+def _decompressor(kind: str, source: Tee) -> Any:
+    """A reader of the decompressed bytes of one stream kind (closing it leaves source open)."""
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=source, mode="rb")
+    if kind == "bzip2":
+        return bz2.BZ2File(source, mode="rb")
+    if kind == "xz":
+        return lzma.LZMAFile(source, mode="rb")
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
 
 
 def _read1(stream: Any) -> Callable[[int], bytes]:
@@ -617,7 +623,8 @@ def _sevenzip_factory(limits: Limits, tmp_dir: str | None) -> Any:
 
         def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
             self.limits = limits
-            self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=tmp_dir)
+            # closed by the reader once the member is catalogued
+            self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=tmp_dir)  # noqa: SIM115
             self.written = 0
             self.error: str | None = None
 

@@ -27,8 +27,8 @@ COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "ingest_id": (pl.String(), "the ingest run that recorded the row"),
     "label": (pl.String(), "exhibit reference given with --label"),
     "root": (pl.String(), "the evidence path given to ingest, absolute"),
-    "path": (pl.String(), "path below the root; archive members as outer.zip!inner/dump.sql; "
-             "bytes that are not UTF-8 shown as \\xNN"),
+    "path": (pl.String(), ("path below the root; archive members as outer.zip!inner/dump.sql; "
+                           "bytes that are not UTF-8 shown as \\xNN")),
     "path_bytes": (pl.Binary(), "the path's exact bytes, for names that are not UTF-8"),
     "parent": (pl.String(), "the containing archive's path, for archive members"),
     "depth": (pl.Int32(), "archive nesting depth: 0 on disk, 1 inside an archive, ..."),

@@ -17,7 +17,6 @@ import pytest
 from conftest import need_tool, rows_of, run, tree_state, write
 
 from forensics.archives import Limits
-from forensics.case import open_case
 from forensics.ingest import ingest
 
 DUMP = b"-- MySQL dump\nINSERT INTO `users` VALUES (1,'alice','a@example.org');\n"
@@ -84,7 +83,7 @@ def test_nested_archives_give_every_member_its_chain_hashes_and_type(case_dir: P
     (".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress),
     (".zst", lambda data: __import__("zstandard").ZstdCompressor().compress(data)),
 ])
-def test_single_stream_compressors(case_dir: Path, tmp_path: Path, suffix: str, compress) -> None:  # noqa: ANN001
+def test_single_stream_compressors(case_dir: Path, tmp_path: Path, suffix: str, compress) -> None:
     write(tmp_path / "ev" / f"dump.sql{suffix}", compress(DUMP))
     run("ingest", case_dir, tmp_path / "ev")
     member = rows_of(case_dir)[f"dump.sql{suffix}!dump.sql"]
@@ -145,7 +144,7 @@ def test_a_member_past_the_size_limit_is_a_suspected_bomb(case_dir: Path, tmp_pa
     assert rows["bomb.zip"]["sha256"] == hashlib.sha256(bomb).hexdigest()
 
 
-def test_a_member_past_the_ratio_is_a_suspected_bomb_even_inside_gzip_and_tar(open_test_case, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_member_past_the_ratio_is_a_suspected_bomb_even_inside_gzip_and_tar(open_test_case, tmp_path: Path) -> None:
     zeros = bytes(8 << 20)
     write(tmp_path / "ev" / "zeros.gz", gzip.compress(zeros, 9))
     write(tmp_path / "ev" / "zeros.tar.gz", _tar_bytes({"z.bin": zeros, "after.txt": b"after\n"}, "gz"))
@@ -214,7 +213,7 @@ def test_encrypted_members_are_recorded_as_encrypted(case_dir: Path, tmp_path: P
     assert rows["hidden.7z"]["sha256"] is not None
 
 
-def test_an_archive_nested_past_the_depth_limit_is_not_opened(open_test_case, tmp_path: Path) -> None:  # noqa: ANN001
+def test_an_archive_nested_past_the_depth_limit_is_not_opened(open_test_case, tmp_path: Path) -> None:
     data = DUMP
     for level in range(5):
         data = _zip_bytes({f"level{level}.bin": data})

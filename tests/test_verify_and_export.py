@@ -53,11 +53,13 @@ def test_hashdeep_accepts_the_export(case_dir: Path, evidence: Path, tmp_path: P
     run("ingest", case_dir, evidence)
     known = tmp_path / "known.txt"
     run("catalogue", case_dir, "--export", "hashdeep", "-o", known)
-    audit = subprocess.run([hashdeep, "-a", "-k", str(known), "-r", str(evidence)], capture_output=True, text=True)
+    audit = subprocess.run([hashdeep, "-a", "-k", str(known), "-r", str(evidence)], check=False, capture_output=True,
+                           text=True)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "Audit passed" in audit.stdout
     (evidence / "www" / "index.php").write_text("<?php\necho 'tampered';\n")
-    audit = subprocess.run([hashdeep, "-a", "-k", str(known), "-r", str(evidence)], capture_output=True, text=True)
+    audit = subprocess.run([hashdeep, "-a", "-k", str(known), "-r", str(evidence)], check=False, capture_output=True,
+                           text=True)
     assert audit.returncode != 0 and "Audit failed" in audit.stdout
 
 
