@@ -54,13 +54,15 @@ def kind_of(mode: int) -> str:
     return "other"
 
 
-def walk(root: str, stat_files: bool = True) -> Iterator[DiskEntry]:
+def walk(root: str, stat_files: bool = True, exclude: str | None = None) -> Iterator[DiskEntry]:
     """Everything below root (root included when it is a file), links never followed.
 
     root is the evidence path as given (absolute). For a folder, paths are relative to it;
     for a single file, the relative path is its name. With stat_files False, regular files
     that the folder listing already names as such come without a stat (regular=True): the
     reader takes their stat from the open file instead, saving a system call per file.
+    A folder whose path is exclude (the case folder, when it lies inside the evidence) is
+    neither listed nor entered.
     """
     try:
         st = os.stat(root)  # the argument itself may be a link the examiner chose to give
@@ -89,6 +91,8 @@ def walk(root: str, stat_files: bool = True) -> Iterator[DiskEntry]:
                 est = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 yield DiskEntry(root, entry.path, rel, None, f"stat failed: {exc.strerror}")
+                continue
+            if exclude is not None and entry.path == exclude:
                 continue
             yield DiskEntry(root, entry.path, rel, est)
             if stat.S_ISDIR(est.st_mode):

@@ -111,6 +111,20 @@ def _same_stat(known: _Known, row: dict[str, Any]) -> bool:
     )
 
 
+def one_line(text: str) -> str:
+    """A message on one line: line breaks (in file names, say) shown as \\n and \\r."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def case_inside(case: Case, root: str) -> str | None:
+    """The case folder's path as the walk of root would meet it, when it lies inside root."""
+    folder = os.path.abspath(case.path)
+    real_root, real_folder = os.path.realpath(root), os.path.realpath(folder)
+    if real_folder != real_root and real_folder.startswith(real_root.rstrip(os.sep) + os.sep):
+        return os.path.join(root, os.path.relpath(real_folder, real_root))
+    return None
+
+
 def default_workers() -> int:
     """One worker process per core, at most 8."""
     return max(1, min(os.cpu_count() or 1, 8))
@@ -161,6 +175,7 @@ def ingest_unlocked(
     tmp_dir = tmp_dir_for(case.tmp_dir)
 
     def note(problem: str) -> None:
+        problem = one_line(problem)
         report.problems.append(problem)
         if on_problem is not None:
             on_problem(problem)
@@ -193,7 +208,10 @@ def ingest_unlocked(
             if not os.path.lexists(root):
                 note(f"{raw_path}: not found; nothing ingested from it")
                 continue
-            for entry in walk(root, stat_files=bool(known)):
+            excluded = case_inside(case, root)
+            if excluded is not None:
+                note(f"{excluded}: the case folder lies inside the evidence; it is not catalogued")
+            for entry in walk(root, stat_files=bool(known), exclude=excluded):
                 is_file = entry.regular or (entry.st is not None and stat.S_ISREG(entry.st.st_mode))
                 if is_file and not known:  # first ingest: nothing to compare, the worker builds the row
                     yield entry

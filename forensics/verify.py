@@ -15,7 +15,7 @@ from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import current_rows, read_catalogue, with_epoch_times
 from forensics.evidence import DiskEntry, stat_row, walk
-from forensics.ingest import default_workers, evidence_location, run_pool
+from forensics.ingest import case_inside, default_workers, evidence_location, one_line, run_pool
 
 
 @dataclass
@@ -78,7 +78,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
         report.checked += 1
         if progress is not None:
             progress(1, int(now.get("size") or 0))
-        where = evidence_location(*key)
+        where = one_line(evidence_location(*key))
         before = expected.get(key)
         if before is None:
             report.new.append(where)
@@ -96,7 +96,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
         for root in sorted({root for root, _ in expected}):
             if not os.path.lexists(root):
                 continue
-            for entry in walk(root):
+            for entry in walk(root, exclude=case_inside(case, root)):
                 if entry.st is not None and stat.S_ISREG(entry.st.st_mode):
                     yield entry
                 else:
@@ -105,7 +105,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
     run_pool(entries(), compare, Limits(), tmp_dir_for(case.tmp_dir), False,
              workers or default_workers(), open_archives=False)
     for key in sorted(set(expected) - seen):
-        report.missing.append(evidence_location(*key))
+        report.missing.append(one_line(evidence_location(*key)))
     case.audit.append(
         command or ["forensics", "verify", os.fspath(case.path)],
         "ok" if report.ok else "mismatch",

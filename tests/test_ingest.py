@@ -245,3 +245,23 @@ def test_two_workers_give_the_same_catalogue_as_one(tmp_path: Path, web_root: Pa
         run("ingest", case, web_root, "--workers", workers)
         results.append({path: (row["sha256"], row["mime"], row["size"]) for path, row in rows_of(case).items()})
     assert results[0] == results[1]
+
+
+def test_a_case_folder_inside_the_evidence_is_left_out(tmp_path: Path) -> None:
+    root = tmp_path / "ev"
+    write(root / "a.txt", "a\n")
+    case = root / "case"
+    run("case", "init", case, "--case-ref", "R", "--examiner", "E")
+    result = run("ingest", case, root, expect=3)
+    assert f"{case}: the case folder lies inside the evidence" in result.stderr
+    assert set(rows_of(case)) == {"a.txt"}
+    assert "everything matches" in run("verify", case).stdout
+
+
+def test_messages_stay_on_one_line_whatever_the_file_name(case_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ev"
+    root.mkdir()
+    (root / "bad\nname.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)  # a damaged zip: one warning
+    result = run("ingest", case_dir, root, expect=3)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("forensics: warning")]
+    assert len(warnings) == 1 and "bad\\nname.zip" in warnings[0]
