@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
 from forensics.filetype import HEAD_SIZE, FileTyper
@@ -348,7 +349,7 @@ class ArchiveReader:
         meta: dict[str, Any] = {
             "parent": chain,
             "path_bytes": to_bytes(f"{chain}{SEP}{name}"),
-            "mtime": epoch_ns(member.mtime),
+            "mtime": _tar_mtime_ns(member),
             "mode": member.mode | _tar_type_bits(member),
             "uid": member.uid,
             "gid": member.gid,
@@ -372,7 +373,8 @@ class ArchiveReader:
             handle.seek(0)
             found = self._zip_local_headers(handle, chain, depth)
             return (f"zip directory unreadable ({describe_exception(exc)}): "
-                    f"{found} members recovered from local headers (truncated or damaged archive)")
+                    f"{found} member{'' if found == 1 else 's'} recovered from local headers "
+                    "(truncated or damaged archive)")
         with archive:
             for info in archive.infolist():
                 self._zip_member(archive, info, chain, depth)
@@ -497,6 +499,17 @@ def _aware(value: datetime | None) -> int | None:
     return epoch_ns(value.timestamp())
 
 
+def _tar_mtime_ns(member: tarfile.TarInfo) -> int | None:
+    """A tar member's time in nanoseconds; pax decimal times exactly, not through a float."""
+    text = member.pax_headers.get("mtime")
+    if text:
+        try:
+            return int(Decimal(text) * 1_000_000_000)
+        except (InvalidOperation, ValueError):
+            pass
+    return epoch_ns(member.mtime)
+
+
 def _tar_type_bits(member: tarfile.TarInfo) -> int:
     if member.isdir():
         return stat.S_IFDIR
@@ -513,8 +526,10 @@ def _tar_type_bits(member: tarfile.TarInfo) -> int:
 
 def _zip_meta(info: zipfile.ZipInfo, chain: str) -> dict[str, Any]:
     year, month, day, hour, minute, second = info.date_time
+    raw_name = info.filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")  # exactly as stored
     meta: dict[str, Any] = {
         "parent": chain,
+        "path_bytes": to_bytes(chain) + SEP.encode() + raw_name,
         "time_text": f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d} (zip time, no timezone)",
     }
     if info.create_system == 3 and info.external_attr >> 16:

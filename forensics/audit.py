@@ -155,8 +155,8 @@ class AuditLog:
                     problems.append(
                         AuditProblem(
                             number,
-                            "chain broken: prev_sha256 does not match the entry before "
-                            "(an entry was edited, removed or reordered)",
+                            f"chain broken: prev_sha256 does not match line {number - 1}, the entry before "
+                            f"(line {number - 1} was edited, or entries were removed or reordered here)",
                         )
                     )
                 if entry.get("seq") != count:
@@ -175,7 +175,8 @@ class AuditLog:
                     count,
                     f"audit.head records {head.get('entries')} entries ending in "
                     f"{str(head.get('last_sha256'))[:12]}..., the file has {count} ending in "
-                    f"{prev[:12]}... (entries removed from the end, or the head was altered)",
+                    f"{prev[:12]}... (the last entry was edited, entries were removed from the end, "
+                    "or audit.head was altered)",
                 )
             )
         return problems

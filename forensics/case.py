@@ -114,8 +114,6 @@ def open_case(path: Path) -> Case:
         meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ForensicsError(f"{meta_path}: unreadable ({exc})") from None
-    for sub in CASE_SUBDIRS:
-        (path / sub).mkdir(exist_ok=True)
     return Case(
         path=path,
         case_ref=meta["case_ref"],

@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from forensics.archives import SEP
 from forensics.case import Case
 
 UTC_NS = pl.Datetime("ns", "UTC")
@@ -32,7 +33,7 @@ COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "path_bytes": (pl.Binary(), "the path's exact bytes, for names that are not UTF-8"),
     "parent": (pl.String(), "the containing archive's path, for archive members"),
     "depth": (pl.Int32(), "archive nesting depth: 0 on disk, 1 inside an archive, ..."),
-    "kind": (pl.String(), "file, directory, symlink, fifo, socket, block-device, char-device, other"),
+    "kind": (pl.String(), "file, directory, symlink, hardlink (tar), fifo, socket, block-device, char-device, other"),
     "size": (pl.Int64(), "size in bytes"),
     "mtime": (UTC_NS, "modified time as found (UTC)"),
     "ctime": (UTC_NS, "inode change time as found (UTC); null inside archives"),
@@ -48,11 +49,12 @@ COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "sha256": (pl.String(), "SHA-256 of the content, hex"),
     "mime": (pl.String(), "MIME type"),
     "description": (pl.String(), "libmagic description"),
-    "typed_by": (pl.String(), "libmagic, or signature (the cheap path, see docs)"),
+    "typed_by": (pl.String(), "libmagic, or signature (the cheap path, see docs; empty files too)"),
     "error": (pl.String(), "why the entry could not be read fully, if it could not"),
-    "recorded_at": (UTC_NS, "when the row was recorded (UTC)"),
+    "recorded_at": (UTC_NS, "when the ingest run that recorded the row started (UTC)"),
 }
 SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in COLUMNS.items()})
+COLUMN_NAMES: tuple[str, ...] = tuple(COLUMNS)
 KEY = ("root", "path")
 
 
@@ -67,9 +69,9 @@ TIME_COLUMNS = ("mtime", "ctime", "atime", "recorded_at")
 _BUILD_SCHEMA = pl.Schema({name: (pl.Int64() if name in TIME_COLUMNS else dtype) for name, dtype in SCHEMA.items()})
 
 
-def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
-    """Rows (times as integer epoch nanoseconds) as a DataFrame with the catalogue schema."""
-    frame = pl.DataFrame(list(rows), schema=_BUILD_SCHEMA)
+def rows_to_frame(rows: Iterable[tuple[Any, ...]]) -> pl.DataFrame:
+    """Rows as tuples in column order (times as integer epoch nanoseconds) as a DataFrame."""
+    frame = pl.DataFrame(list(rows), schema=_BUILD_SCHEMA, orient="row")
     return frame.with_columns(pl.col(name).cast(UTC_NS) for name in TIME_COLUMNS)
 
 
@@ -94,11 +96,11 @@ class PartWriter:
         self.rows_per_part = rows_per_part
         self.flush_seconds = flush_seconds if flush_seconds is not None else float(
             os.environ.get("FORENSICS_FLUSH_SECONDS", "5"))
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[tuple[Any, ...]] = []
         self._count = 0
         self._last_flush = time.monotonic()
 
-    def add_group(self, rows: list[dict[str, Any]]) -> None:
+    def add_group(self, rows: list[tuple[Any, ...]]) -> None:
         """Queue rows that belong together (a file and its members); they land in one part."""
         self._buffer.extend(rows)
         if len(self._buffer) >= self.rows_per_part or time.monotonic() - self._last_flush >= self.flush_seconds:
@@ -139,16 +141,30 @@ def read_catalogue(case: Case, include_parts: bool = True) -> pl.DataFrame:
 
 
 def current_rows(catalogue: pl.DataFrame) -> pl.DataFrame:
-    """The latest row for each (root, path): what the evidence was last seen to hold."""
+    """The latest row for each (root, path): what the evidence was last seen to hold.
+
+    An archive member is current only when it was recorded by the same ingest as the
+    latest row of the file on disk that holds it: members of an archive that has since
+    changed are history, not current.
+    """
     if catalogue.is_empty():
         return catalogue
-    return (
+    latest = (
         catalogue.with_row_index("_order")
         .sort("_order")
         .unique(subset=list(KEY), keep="last", maintain_order=True)
         .drop("_order")
-        .sort(list(KEY))
     )
+    holders = latest.filter(pl.col("depth") == 0).select(
+        "root", pl.col("path").alias("_holder"), pl.col("ingest_id").alias("_holder_ingest"))
+    members = (
+        latest.filter(pl.col("depth") > 0)
+        .with_columns(pl.col("path").str.split(SEP).list.first().alias("_holder"))
+        .join(holders, on=["root", "_holder"], how="left")
+        .filter(pl.col("ingest_id") == pl.col("_holder_ingest"))
+        .drop("_holder", "_holder_ingest")
+    )
+    return pl.concat([latest.filter(pl.col("depth") == 0), members]).sort(list(KEY))
 
 
 def merge_parts(case: Case) -> pl.DataFrame:
@@ -203,13 +219,13 @@ class Summary:
 def summarise(catalogue: pl.DataFrame) -> Summary:
     """Counts of the current rows: files, bytes, errors, by kind and by type."""
     rows = current_rows(catalogue)
-    files = rows.filter(pl.col("kind") == "file")
+    files = rows.filter(pl.col("kind") == "file").with_columns(pl.col("mime").fill_null("(not typed)"))
     by_kind = Counter(dict(rows.group_by("kind").len().iter_rows()))
     by_mime = Counter(dict(files.group_by("mime").len().iter_rows()))
     return Summary(
         entries=rows.height,
         files=files.height,
-        archive_members=rows.filter(pl.col("depth") > 0).height,
+        archive_members=files.filter(pl.col("depth") > 0).height,
         bytes=int(files.filter(pl.col("depth") == 0)["size"].sum() or 0),
         errors=rows.filter(pl.col("error").is_not_null()).height,
         by_kind={str(k): v for k, v in sorted(by_kind.items(), key=lambda kv: (-kv[1], str(kv[0])))},

@@ -45,6 +45,9 @@ class ForensicsGroup(click.Group):
             text = str(exc) if isinstance(exc, ForensicsError) else f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}"
             click.echo(f"forensics: error: {text}", err=True)
             ctx.exit(EXIT_FAILED)
+        except BrokenPipeError:  # the reader went away (| head): not a failure of ours
+            sys.stderr.close()
+            ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("forensics: interrupted; what was done is kept in the case, run the command again to go on",
                        err=True)
@@ -150,10 +153,12 @@ def case_init(case_dir: Path, case_ref: str, examiner: str, timezone: str) -> No
 @click.option("--max-ratio", default=1000.0, show_default=True, type=float,
               help="An archive member expanding past this many times its compressed size is a suspected bomb.")
 @click.option("--full-typing", is_flag=True, help="Type every file with full libmagic (slower; see docs).")
-@click.option("--workers", type=int, help="Worker processes (default: one per core).")
+@click.option("--rehash", is_flag=True,
+              help="Read again files already catalogued unchanged (to apply other typing or limits).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core, at most 8).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def ingest(case_dir: Path, paths: tuple[str, ...], label: str | None, max_member_size: str, max_ratio: float,
-           full_typing: bool, workers: int | None, as_json: bool) -> None:
+           full_typing: bool, rehash: bool, workers: int | None, as_json: bool) -> None:
     """Hash, type and catalogue every file below each PATH; open archives.
 
     Evidence is opened read-only and never changed. Ingesting the same path again adds
@@ -171,7 +176,7 @@ def ingest(case_dir: Path, paths: tuple[str, ...], label: str | None, max_member
     limits = Limits(max_member_size=parse_size(max_member_size), max_ratio=max_ratio)
     progress = Progress("ingest")
     report = run_ingest(opened, list(paths), label=label, limits=limits, full_typing=full_typing,
-                        workers=workers, progress=progress,
+                        workers=workers, progress=progress, rehash=rehash,
                         on_problem=lambda text: click.echo(f"forensics: warning: {text}", err=True),
                         command=_command_line())
     progress.done()
@@ -204,7 +209,7 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
     """
     import polars as pl
 
-    from forensics.catalogue import read_catalogue, summarise
+    from forensics.catalogue import current_rows, read_catalogue, summarise
     from forensics.export import export, for_display
 
     opened = _open(case_dir)
@@ -214,7 +219,15 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
     if export_format:
         if output is None:
             _fail("--export needs -o FILE")
-        count, warnings = export(opened, rows, export_format, output)
+        from forensics.audit import sha256_file
+
+        with opened.locked():
+            count, warnings = export(opened, rows, export_format, output)
+            opened.audit.append(_command_line(), "warnings" if warnings else "ok",
+                                f"{count} entries exported as {export_format}",
+                                details={"export": {"format": export_format, "path": os.path.abspath(output),
+                                                    "sha256": sha256_file(output), "entries": count},
+                                         "warnings": warnings})
         for warning in warnings:
             click.echo(f"forensics: warning: {warning}", err=True)
         click.echo(f"{count} entries written to {output} ({export_format})")
@@ -224,13 +237,13 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
         sys.stdout.write("\n")
         return
     if errors:
-        for root, path, error in for_display(rows).select("root", "path", "error").iter_rows():
-            from forensics.ingest import evidence_location
+        from forensics.ingest import evidence_location, one_line
 
-            click.echo(f"{evidence_location(root, path)}: {error}")
+        for root, path, error in current_rows(rows).select("root", "path", "error").iter_rows():
+            click.echo(one_line(f"{evidence_location(root, path)}: {error}"))
         return
     summary = summarise(rows)
-    click.echo(f"case {opened.case_ref}: {summary.files:,} files ({summary.archive_members:,} inside archives), "
+    click.echo(f"case {opened.case_ref}: {summary.files:,} files ({summary.archive_members:,} of them inside archives), "
                f"{summary.bytes:,} bytes on disk, {summary.errors:,} with errors")
     click.echo("by kind:")
     for kind, count in summary.by_kind.items():
@@ -244,7 +257,7 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
 
 @cli.command()
 @click.argument("case_dir", type=click.Path(path_type=Path))
-@click.option("--workers", type=int, help="Worker processes (default: one per core).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core, at most 8).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(case_dir: Path, workers: int | None, as_json: bool) -> None:
     """Re-read all evidence and check the case against its catalogue and audit trail.

@@ -4,14 +4,14 @@ A full libmagic call costs about half a millisecond, almost all of it in its "so
 rule base. That caps typing at a few thousand files a second per core, far below hashing.
 Two cheaper paths cover the files seized web servers are mostly made of:
 
-* binary signatures (PNG, JPEG, GIF, PDF, gzip, bzip2, xz, zstd, 7-zip, SQLite): the MIME type
+* binary signatures (PNG, JPEG, GIF, PDF, gzip, xz, zstd, 7-zip, SQLite): the MIME type
   libmagic gives is fixed by the leading bytes, and the description is the leading part of
   libmagic's (without details such as image size);
 * PHP and HTML text: the MIME type and the first part of the description are fixed by the
   opening tag; the rest of the description (encoding, line terminators, long lines) comes
   from libmagic itself with soft magic turned off, so it is libmagic's own words.
 
-Every rule is checked against full libmagic in tests/test_filetype.py. The catalogue says
+Every rule is checked against full libmagic in tests/test_hashing_and_typing.py. The catalogue says
 which way each file was typed (``typed_by``); ``--full-typing`` sends every file to libmagic.
 """
 
@@ -79,8 +79,8 @@ class FileTyper:
         With the SHA-256 of the whole file, content already typed by this typer is not
         typed again (seized servers hold many copies of the same files).
         """
-        if not head:
-            return FileType("inode/x-empty", "empty", "libmagic")
+        if not head:  # what libmagic says of an empty file (it decides by the file's size)
+            return FileType("inode/x-empty", "empty", "signature")
         if not self.full_typing:
             quick = self._quick(head)
             if quick is not None:

@@ -26,6 +26,7 @@ from forensics.archives import Limits, display, tmp_dir_for
 from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import (
+    COLUMN_NAMES,
     PartWriter,
     current_rows,
     merge_parts,
@@ -34,23 +35,11 @@ from forensics.catalogue import (
     read_catalogue,
     with_epoch_times,
 )
-from forensics.evidence import DiskEntry, FileReader, stat_row, walk
+from forensics.evidence import DiskEntry, as_tuple, init_worker, read_batch, stat_row, walk
 
+I_ROOT, I_PATH, I_SIZE, I_SHA256, I_ERROR = (COLUMN_NAMES.index(name) for name in ("root", "path", "size", "sha256", "error"))
 BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
-
-_worker_reader: FileReader | None = None
-
-
-def _init_worker(limits: Limits, tmp_dir: str | None, full_typing: bool, open_archives: bool = True) -> None:
-    global _worker_reader
-    _worker_reader = FileReader(limits, tmp_dir, full_typing, open_archives)
-
-
-def _read_batch(entries: list[DiskEntry]) -> list[list[dict[str, Any]]]:
-    assert _worker_reader is not None
-    return [_worker_reader.read(entry) for entry in entries]
-
 
 @dataclass
 class IngestReport:
@@ -93,15 +82,16 @@ class _Known:
     inode: int | None
     kind: str | None
     sha256: str | None
+    error: str | None
 
 
 def _known_entries(case: Case) -> dict[tuple[str, str], _Known]:
     rows = with_epoch_times(current_rows(read_catalogue(case)).filter(pl.col("depth") == 0))
     known: dict[tuple[str, str], _Known] = {}
-    for root, path, size, mtime, ctime, inode, kind, sha256 in rows.select(
-        "root", "path", "size", "mtime", "ctime", "inode", "kind", "sha256"
+    for root, path, size, mtime, ctime, inode, kind, sha256, error in rows.select(
+        "root", "path", "size", "mtime", "ctime", "inode", "kind", "sha256", "error"
     ).iter_rows():
-        known[(root, path)] = _Known(size, mtime, ctime, inode, kind, sha256)
+        known[(root, path)] = _Known(size, mtime, ctime, inode, kind, sha256, error)
     return known
 
 
@@ -145,7 +135,7 @@ def ingest(case: Case, paths: Iterable[str], **options: Any) -> IngestReport:
     """Catalogue every file below each path into the case, holding the case's lock.
 
     Options are those of ingest_unlocked: label, limits, full_typing, workers, progress,
-    on_problem, command.
+    on_problem, command, rehash.
     """
     with case.locked():
         return ingest_unlocked(case, paths, **options)
@@ -161,15 +151,21 @@ def ingest_unlocked(
     progress: Progress | None = None,
     on_problem: Callable[[str], None] | None = None,
     command: list[str] | None = None,
+    rehash: bool = False,
 ) -> IngestReport:
-    """Catalogue every file below each path into the case; return what was found."""
+    """Catalogue every file below each path into the case; return what was found.
+
+    A file already catalogued with the same size, times, inode and kind and no error is
+    not read again, unless rehash (to retype with other options or limits, say). One whose
+    last reading failed is always read again.
+    """
     paths = list(paths)
     limits = limits or Limits()
     ingest_id = new_ingest_id()
     report = IngestReport(ingest_id)
     report.resumed_rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in part_files(case))
     known = _known_entries(case)
-    recorded_at = time.time_ns()
+    stamp = {"ingest_id": ingest_id, "label": label, "recorded_at": time.time_ns()}
     writer = PartWriter(case, ingest_id)
     workers = workers or default_workers()
     tmp_dir = tmp_dir_for(case.tmp_dir)
@@ -180,27 +176,26 @@ def ingest_unlocked(
         if on_problem is not None:
             on_problem(problem)
 
-    def finish(group: list[dict[str, Any]], entry: DiskEntry) -> None:
+    def finish(group: list[tuple[Any, ...]], entry: DiskEntry) -> None:
         head = group[0]
-        before = known.get((head["root"], head["path"]))
+        before = known.get((head[I_ROOT], head[I_PATH])) if known else None
         if before is None:
             report.new += 1
-        elif before.sha256 is not None and head.get("sha256") == before.sha256:
+        elif before.sha256 is not None and head[I_SHA256] == before.sha256:
             report.metadata_changed += 1
         else:
             report.changed += 1
         report.members += len(group) - 1
-        report.bytes_read += int(head.get("size") or 0) if head.get("sha256") else 0
-        report.roots[head["root"]] = report.roots.get(head["root"], 0) + 1
+        size = head[I_SIZE] or 0
+        if head[I_SHA256]:
+            report.bytes_read += size
+        report.roots[head[I_ROOT]] = report.roots.get(head[I_ROOT], 0) + 1
         for row in group:
-            row["ingest_id"] = ingest_id
-            row["label"] = label
-            row["recorded_at"] = recorded_at
-            if row.get("error"):
-                note(f"{evidence_location(entry.root, row['path'])}: {row['error']}")
+            if row[I_ERROR]:
+                note(f"{evidence_location(entry.root, row[I_PATH])}: {row[I_ERROR]}")
         writer.add_group(group)
         if progress is not None:
-            progress(1, int(head.get("size") or 0))
+            progress(1, size)
 
     def to_read() -> Iterator[DiskEntry]:
         for raw_path in paths:
@@ -218,7 +213,8 @@ def ingest_unlocked(
                     continue
                 row = stat_row(entry)
                 previous = known.get((row["root"], row["path"]))
-                if previous is not None and _same_stat(previous, row) and entry.error is None:
+                if (previous is not None and not rehash and previous.error is None and entry.error is None
+                        and _same_stat(previous, row)):
                     report.unchanged += 1
                     if progress is not None:
                         progress(1, 0)
@@ -226,11 +222,11 @@ def ingest_unlocked(
                 if is_file:
                     yield entry
                 else:
-                    finish([row], entry)
+                    finish([as_tuple(row, COLUMN_NAMES, stamp)], entry)
 
     outcome = "interrupted"
     try:
-        run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers)
+        run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers, stamp=stamp)
         outcome = "warnings" if report.problems else "ok"
     finally:
         writer.flush()
@@ -244,6 +240,7 @@ def ingest_unlocked(
                     for root, count in sorted(report.roots.items())],
             outputs=[catalogue_output(case)],
             details={**report.as_dict(), "label": label, "limits": asdict(limits), "full_typing": full_typing,
+                     "rehash": rehash,
                      "problems": report.problems[:1000], "problems_total": len(report.problems)},
         )
     return report
@@ -273,27 +270,31 @@ def _batches(entries: Iterator[DiskEntry]) -> Iterator[list[DiskEntry]]:
 
 def run_pool(
     entries: Iterator[DiskEntry],
-    finish: Callable[[list[dict[str, Any]], DiskEntry], None],
+    finish: Callable[[list[tuple[Any, ...]], DiskEntry], None],
     limits: Limits,
     tmp_dir: str | None,
     full_typing: bool,
     workers: int,
     open_archives: bool = True,
+    stamp: dict[str, Any] | None = None,
 ) -> None:
-    """Read files on worker processes, at most a few batches in flight, results in order."""
+    """Read files on worker processes, at most a few batches in flight, results in order.
+
+    finish gets each file's rows as tuples in catalogue column order (COLUMN_NAMES).
+    """
+    setup = (limits, tmp_dir, full_typing, open_archives, COLUMN_NAMES, stamp or {})
     if workers <= 1:
-        _init_worker(limits, tmp_dir, full_typing, open_archives)
+        init_worker(*setup)
         for batch in _batches(entries):
-            for entry, group in zip(batch, _read_batch(batch), strict=True):
+            for entry, group in zip(batch, read_batch(batch), strict=True):
                 finish(group, entry)
         return
     context = multiprocessing.get_context("spawn")
-    window: deque[tuple[list[DiskEntry], Future[list[list[dict[str, Any]]]]]] = deque()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(limits, tmp_dir, full_typing, open_archives)) as pool:
+    window: deque[tuple[list[DiskEntry], Future[list[list[tuple[Any, ...]]]]]] = deque()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=setup) as pool:
         try:
             for batch in _batches(entries):
-                window.append((batch, pool.submit(_read_batch, batch)))
+                window.append((batch, pool.submit(read_batch, batch)))
                 while len(window) > workers * 3:
                     done_batch, future = window.popleft()
                     for entry, group in zip(done_batch, future.result(), strict=True):

@@ -13,8 +13,8 @@ import polars as pl
 from forensics.archives import Limits, tmp_dir_for
 from forensics.audit import sha256_file
 from forensics.case import Case
-from forensics.catalogue import current_rows, read_catalogue, with_epoch_times
-from forensics.evidence import DiskEntry, stat_row, walk
+from forensics.catalogue import COLUMN_NAMES, current_rows, read_catalogue, with_epoch_times
+from forensics.evidence import DiskEntry, as_tuple, stat_row, walk
 from forensics.ingest import case_inside, default_workers, evidence_location, one_line, run_pool
 
 
@@ -71,8 +71,8 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
     }
     seen: set[tuple[str, str]] = set()
 
-    def compare(group: list[dict[str, Any]], entry: DiskEntry) -> None:
-        now = group[0]
+    def compare(group: list[tuple[Any, ...]], entry: DiskEntry) -> None:
+        now = dict(zip(COLUMN_NAMES, group[0], strict=True))
         key = (now["root"], now["path"])
         seen.add(key)
         report.checked += 1
@@ -100,7 +100,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
                 if entry.st is not None and stat.S_ISREG(entry.st.st_mode):
                     yield entry
                 else:
-                    compare([stat_row(entry)], entry)
+                    compare([as_tuple(stat_row(entry), COLUMN_NAMES, {})], entry)
 
     run_pool(entries(), compare, Limits(), tmp_dir_for(case.tmp_dir), False,
              workers or default_workers(), open_archives=False)

@@ -17,6 +17,7 @@ import pytest
 from conftest import need_tool, rows_of, run, tree_state, write
 
 from forensics.archives import Limits
+from forensics.case import open_case
 from forensics.ingest import ingest
 
 DUMP = b"-- MySQL dump\nINSERT INTO `users` VALUES (1,'alice','a@example.org');\n"
@@ -222,3 +223,47 @@ def test_an_archive_nested_past_the_depth_limit_is_not_opened(open_test_case, tm
     rows = rows_of(open_test_case.path)
     deepest = [row for row in rows.values() if row["error"] and "nested deeper" in row["error"]]
     assert len(deepest) == 1 and deepest[0]["sha256"] is not None
+
+
+def test_members_of_an_archive_that_changed_are_history_not_current(case_dir: Path, tmp_path: Path) -> None:
+    archive = write(tmp_path / "ev" / "site.zip", _zip_bytes({"a.php": PHP, "b.txt": b"old\n"}))
+    run("ingest", case_dir, tmp_path / "ev")
+    archive.write_bytes(_zip_bytes({"a.php": PHP}))
+    run("ingest", case_dir, tmp_path / "ev")
+    rows = rows_of(case_dir)
+    assert "site.zip!a.php" in rows and "site.zip!b.txt" not in rows
+    from forensics.catalogue import read_catalogue
+
+    history = read_catalogue(open_case(case_dir))
+    assert history.filter(history["path"] == "site.zip!b.txt").height == 1  # kept, as history
+
+
+def test_zip_names_keep_their_stored_bytes(case_dir: Path, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("caf\u00e9.txt", b"utf8 flag set\n")
+        info = zipfile.ZipInfo("plain.txt")
+        archive.writestr(info, b"cp437 name\n")
+    data = buffer.getvalue().replace(b"plain.txt", b"pl\x82in.txt")  # 0x82 is e-acute in CP437, no UTF-8 flag
+    write(tmp_path / "ev" / "names.zip", data)
+    run("ingest", case_dir, tmp_path / "ev")
+    rows = rows_of(case_dir)
+    assert rows["names.zip!caf\u00e9.txt"]["path_bytes"] == b"names.zip!caf\xc3\xa9.txt"
+    assert rows["names.zip!pl\u00e9in.txt"]["path_bytes"] == b"names.zip!pl\x82in.txt"
+
+
+def test_pax_tar_times_keep_their_nanoseconds(case_dir: Path, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo("precise.txt")
+        info.size = 3
+        info.pax_headers = {"mtime": "1650000000.123456789"}
+        archive.addfile(info, io.BytesIO(b"abc"))
+    write(tmp_path / "ev" / "precise.tar", buffer.getvalue())
+    run("ingest", case_dir, tmp_path / "ev")
+    import polars as pl
+
+    from forensics.catalogue import read_catalogue
+
+    row = read_catalogue(open_case(case_dir)).filter(pl.col("path") == "precise.tar!precise.txt")
+    assert row.select(pl.col("mtime").dt.epoch("ns")).item() == 1_650_000_000_123_456_789

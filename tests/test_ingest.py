@@ -265,3 +265,51 @@ def test_messages_stay_on_one_line_whatever_the_file_name(case_dir: Path, tmp_pa
     result = run("ingest", case_dir, root, expect=3)
     warnings = [line for line in result.stderr.splitlines() if line.startswith("forensics: warning")]
     assert len(warnings) == 1 and "bad\\nname.zip" in warnings[0]
+
+
+def test_folders_are_not_re_timed_by_listing_them(case_dir: Path, web_root: Path) -> None:
+    if not hasattr(os, "O_NOATIME") or os.geteuid() not in (0, os.stat(web_root).st_uid):
+        pytest.skip("O_NOATIME needs the owner or root")
+    folders = [web_root, web_root / "static", web_root / "logs", web_root / "emptydir"]
+    for folder in folders:  # access older than modification: a listing on a relatime mount would update it
+        st = os.stat(folder)
+        os.utime(folder, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    before = {folder: os.stat(folder).st_atime_ns for folder in folders}
+    run("ingest", case_dir, web_root)
+    run("verify", case_dir)
+    assert {folder: os.stat(folder).st_atime_ns for folder in folders} == before
+
+
+def test_a_link_given_as_the_evidence_path_is_followed(case_dir: Path, web_root: Path, tmp_path: Path) -> None:
+    (tmp_path / "config-link.php").symlink_to(web_root / "config.php")
+    run("ingest", case_dir, tmp_path / "config-link.php")
+    row = rows_of(case_dir)["config-link.php"]
+    assert row["kind"] == "file"
+    assert row["sha256"] == hashlib.sha256((web_root / "config.php").read_bytes()).hexdigest()
+
+
+def test_a_file_that_failed_is_read_again_and_rehash_reads_everything(case_dir: Path, web_root: Path) -> None:
+    import zipfile
+
+    damaged = write(web_root / "backup.zip", b"PK\x03\x04" + b"\x00" * 40)
+    run("ingest", case_dir, web_root, expect=3)
+    assert rows_of(case_dir)["backup.zip"]["error"]
+    again = json.loads(run("ingest", case_dir, web_root, "--json", expect=3).stdout)
+    assert again["metadata_changed"] == 1  # the damaged zip, read again: same content, same error
+    damaged.unlink()
+    with zipfile.ZipFile(damaged, "w") as archive:
+        archive.writestr("a.txt", "fine\n")
+    fixed = json.loads(run("ingest", case_dir, web_root, "--json").stdout)
+    assert fixed["changed"] == 1 and rows_of(case_dir)["backup.zip"]["error"] is None
+    everything = json.loads(run("ingest", case_dir, web_root, "--rehash", "--json").stdout)
+    assert everything["unchanged"] == 0 and everything["metadata_changed"] >= 7
+
+
+def test_exports_are_recorded_in_the_audit_trail(case_dir: Path, web_root: Path, tmp_path: Path) -> None:
+    run("ingest", case_dir, web_root)
+    target = tmp_path / "known.txt"
+    run("catalogue", case_dir, "--export", "hashdeep", "-o", target)
+    last = json.loads((case_dir / "audit.jsonl").read_text().splitlines()[-1])
+    assert last["details"]["export"]["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+    assert last["details"]["export"]["path"] == str(target)
+    run("log", case_dir, "--verify")
