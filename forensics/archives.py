@@ -440,7 +440,27 @@ class ArchiveReader:
                                "mtime": _aware(info.creationtime),
                                "error": "encrypted member: not read (no password)"})
                 return None
-            factory = _sevenzip_factory(self.limits, self.tmp_dir)
+            by_name = {info.filename: info for info in infos}
+            done: set[str] = set()
+
+            def member_row(name: str) -> tuple[str, dict[str, Any]]:
+                info = by_name.get(name)
+                return f"{chain}{SEP}{name}", {"parent": chain, "mtime": _aware(info.creationtime) if info else None}
+
+            def finished(name: str, spool: IO[bytes] | None, problem: str | None) -> None:
+                """Catalogue one member as soon as py7zr has written it: one spool at a time."""
+                done.add(name)
+                member_chain, meta = member_row(name)
+                if spool is None or problem:
+                    self.emit({"path": member_chain, "depth": depth + 1, "kind": "file",
+                               "size": by_name[name].uncompressed if name in by_name else None,
+                               "error": problem, **meta})
+                    return
+                spool.seek(0)
+                self.catalogue_stream(spool.read, member_chain, depth + 1, meta, None, parent_streams=False)
+
+            handle.seek(0, os.SEEK_END)
+            factory = _sevenzip_factory(self.limits, self.tmp_dir, handle.tell(), finished)
             error = None
             try:
                 archive.extract(factory=factory)
@@ -448,20 +468,16 @@ class ArchiveReader:
                 error = f"not read to the end: {exc}"
             except Exception as exc:  # noqa: BLE001
                 error = f"7-zip archive damaged: {describe_exception(exc)}; members before it catalogued"
+            factory.abandon()
             for info in infos:
-                member_chain = f"{chain}{SEP}{info.filename}"
-                meta = {"parent": chain, "mtime": _aware(info.creationtime)}
+                if info.filename in done:
+                    continue
+                member_chain, meta = member_row(info.filename)
                 if info.is_directory:
                     self.emit({"path": member_chain, "depth": depth + 1, "kind": "directory", "size": 0, **meta})
-                    continue
-                sink = factory.sinks.get(info.filename)
-                if sink is None or sink.error:
+                else:
                     self.emit({"path": member_chain, "depth": depth + 1, "kind": "file", "size": info.uncompressed,
-                               "error": (sink.error if sink else None) or "not extracted (archive damaged)", **meta})
-                    continue
-                with sink.spool:
-                    sink.spool.seek(0)
-                    self.catalogue_stream(sink.spool.read, member_chain, depth + 1, meta, None, parent_streams=False)
+                               "error": "not extracted: the archive stopped before it", **meta})
             return error
 
 
@@ -626,28 +642,38 @@ def _failing_reader(error: Exception) -> Callable[[int], bytes]:
     return read
 
 
-def _sevenzip_factory(limits: Limits, tmp_dir: str | None) -> Any:
-    """A py7zr WriterFactory whose sinks spool each member within the limits.
+def _sevenzip_factory(limits: Limits, tmp_dir: str | None, packed_size: int,
+                      finished: Callable[[str, IO[bytes] | None, str | None], None]) -> Any:
+    """A py7zr WriterFactory: each member is spooled within the limits and handed to finished()
+    as soon as py7zr closes it, so that only one member is held at a time.
 
+    Solid 7-zip archives do not say how many packed bytes each member took, so the ratio
+    limit is judged against the whole archive's packed size.
     py7zr is imported here, not at the top, so that worker processes start quickly.
     """
     from py7zr.io import Py7zIO, WriterFactory
 
-    class _SevenZipSink(Py7zIO):
-        """Receives one 7-zip member's bytes from py7zr into a spool, within the limits."""
+    class Sink(Py7zIO):
+        """Receives one member's bytes into a spool."""
 
-        def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
-            self.limits = limits
-            # closed by the reader once the member is catalogued
-            self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=tmp_dir)  # noqa: SIM115
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=tmp_dir)  # noqa: SIM115 - closed in close()
             self.written = 0
-            self.error: str | None = None
 
         def write(self, data: bytes | bytearray) -> int:
             self.written += len(data)
-            if self.written > self.limits.max_member_size:
-                self.error = f"suspected archive bomb: expanded past {self.limits.max_member_size} bytes; skipped"
-                raise ArchiveBomb(None, self.error)  # type: ignore[arg-type]
+            problem = None
+            if self.written > limits.max_member_size:
+                problem = f"suspected archive bomb: expanded past {limits.max_member_size} bytes; skipped"
+            elif self.written > limits.ratio_floor and self.written > limits.max_ratio * max(packed_size, 1):
+                problem = (f"suspected archive bomb: {self.written} bytes from a {packed_size}-byte archive "
+                           f"(ratio over {limits.max_ratio:g}:1); skipped")
+            if problem:
+                self.spool.close()
+                factory.current = None
+                finished(self.name, None, problem)
+                raise ArchiveBomb(None, problem)  # type: ignore[arg-type]
             return self.spool.write(data)
 
         def read(self, size: int | None = None) -> bytes:
@@ -663,23 +689,30 @@ def _sevenzip_factory(limits: Limits, tmp_dir: str | None) -> Any:
             return self.written
 
         def close(self) -> None:
-            return None
+            if factory.current is self:
+                factory.current = None
+                with self.spool:
+                    finished(self.name, self.spool, None)
 
+    class Factory(WriterFactory):
+        """Hands out one sink per member."""
 
-    class _SevenZipSinkFactory(WriterFactory):
-        """py7zr WriterFactory handing out one sink per member."""
+        def __init__(self) -> None:
+            self.current: Sink | None = None
 
-        def __init__(self, limits: Limits, tmp_dir: str | None) -> None:
-            self.limits = limits
-            self.tmp_dir = tmp_dir
-            self.sinks: dict[str, _SevenZipSink] = {}
+        def create(self, filename: str) -> Sink:
+            self.abandon()
+            self.current = Sink(filename)
+            return self.current
 
-        def create(self, filename: str) -> _SevenZipSink:
-            sink = _SevenZipSink(self.limits, self.tmp_dir)
-            self.sinks[filename] = sink
-            return sink
+        def abandon(self) -> None:
+            """Drop a member that py7zr started but never closed (the archive failed in it)."""
+            if self.current is not None:
+                self.current.spool.close()
+                self.current = None
 
-    return _SevenZipSinkFactory(limits, tmp_dir)
+    factory = Factory()
+    return factory
 
 
 def tmp_dir_for(path: os.PathLike[str] | str | None) -> str | None:

@@ -267,3 +267,19 @@ def test_pax_tar_times_keep_their_nanoseconds(case_dir: Path, tmp_path: Path) ->
 
     row = read_catalogue(open_case(case_dir)).filter(pl.col("path") == "precise.tar!precise.txt")
     assert row.select(pl.col("mtime").dt.epoch("ns")).item() == 1_650_000_000_123_456_789
+
+
+def test_seven_zip_members_past_the_limits_are_suspected_bombs(open_test_case, tmp_path: Path) -> None:  # noqa: ANN001
+    import py7zr
+
+    path = tmp_path / "ev" / "bomb.7z"
+    path.parent.mkdir(parents=True)
+    with py7zr.SevenZipFile(path, "w") as archive:
+        archive.writestr(b"first\n", "a-first.txt")
+        archive.writestr(bytes(8 << 20), "b-zeros.bin")
+    ingest(open_test_case, [str(tmp_path / "ev")], limits=Limits(max_ratio=100, ratio_floor=1 << 20), workers=1)
+    rows = rows_of(open_test_case.path)
+    assert rows["bomb.7z!a-first.txt"]["sha256"] == hashlib.sha256(b"first\n").hexdigest()
+    assert "suspected archive bomb" in rows["bomb.7z!b-zeros.bin"]["error"]
+    assert rows["bomb.7z!b-zeros.bin"]["sha256"] is None
+    assert "not read to the end" in rows["bomb.7z"]["error"]
