@@ -550,7 +550,22 @@ def _zip_meta(info: zipfile.ZipInfo, chain: str) -> dict[str, Any]:
     }
     if info.create_system == 3 and info.external_attr >> 16:
         meta["mode"] = info.external_attr >> 16
+    utc = _zip_extended_mtime(info.extra)
+    if utc is not None:
+        meta["mtime"] = utc
     return meta
+
+
+def _zip_extended_mtime(extra: bytes) -> int | None:
+    """The UTC modification time from a zip extra field 0x5455 (extended timestamp), if any."""
+    position = 0
+    while position + 4 <= len(extra):
+        tag, length = struct.unpack("<HH", extra[position:position + 4])
+        body = extra[position + 4:position + 4 + length]
+        if tag == 0x5455 and len(body) >= 5 and body[0] & 0x01:
+            return epoch_ns(struct.unpack("<i", body[1:5])[0])
+        position += 4 + length
+    return None
 
 
 def _stream_member_name(kind: str, tee: Tee, chain: str) -> str:

@@ -93,6 +93,8 @@ def _dfxml(case: Case, catalogue: pl.DataFrame, output: Path) -> tuple[int, list
         ET.SubElement(obj, "filename").text = xml_safe(name)
         if row["parent"]:
             ET.SubElement(obj, "parent_object").text = xml_safe(row["parent"])
+        if row["label"]:
+            ET.SubElement(obj, "label").text = xml_safe(row["label"])
         ET.SubElement(obj, "name_type").text = {"file": "r", "directory": "d", "symlink": "l", "fifo": "p",
                                                "socket": "s", "block-device": "b", "char-device": "c"}.get(
             row["kind"], "-")

@@ -75,6 +75,7 @@ def test_nested_archives_give_every_member_its_chain_hashes_and_type(case_dir: P
     assert int(php["mtime"].timestamp()) == 1_650_000_000
     assert rows["outer.zip!backup.tgz"]["sha256"] == hashlib.sha256(inner_tgz).hexdigest()
     assert rows["outer.zip!notes.txt"]["time_text"] == "2022-11-24 09:30:00 (zip time, no timezone)"
+    assert rows["outer.zip!notes.txt"]["mtime"] is None  # no extended timestamp: no instant is claimed
     assert rows["outer.zip"]["sha256"] == hashlib.sha256(outer).hexdigest()
     assert all(row["error"] is None for row in rows.values())
     assert not list((case_dir / "tmp").iterdir())  # spools are gone
@@ -269,7 +270,7 @@ def test_pax_tar_times_keep_their_nanoseconds(case_dir: Path, tmp_path: Path) ->
     assert row.select(pl.col("mtime").dt.epoch("ns")).item() == 1_650_000_000_123_456_789
 
 
-def test_seven_zip_members_past_the_limits_are_suspected_bombs(open_test_case, tmp_path: Path) -> None:  # noqa: ANN001
+def test_seven_zip_members_past_the_limits_are_suspected_bombs(open_test_case, tmp_path: Path) -> None:
     import py7zr
 
     path = tmp_path / "ev" / "bomb.7z"
@@ -283,3 +284,18 @@ def test_seven_zip_members_past_the_limits_are_suspected_bombs(open_test_case, t
     assert "suspected archive bomb" in rows["bomb.7z!b-zeros.bin"]["error"]
     assert rows["bomb.7z!b-zeros.bin"]["sha256"] is None
     assert "not read to the end" in rows["bomb.7z"]["error"]
+
+
+def test_zip_extended_timestamp_gives_the_utc_time(case_dir: Path, tmp_path: Path) -> None:
+    import struct
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("stamped.txt", (2022, 5, 17, 12, 0, 0))
+        info.extra = struct.pack("<HHBi", 0x5455, 5, 1, 1_652_788_800)
+        archive.writestr(info, b"stamped\n")
+    write(tmp_path / "ev" / "stamped.zip", buffer.getvalue())
+    run("ingest", case_dir, tmp_path / "ev")
+    row = rows_of(case_dir)["stamped.zip!stamped.txt"]
+    assert int(row["mtime"].timestamp()) == 1_652_788_800
+    assert row["time_text"].startswith("2022-05-17 12:00:00")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import run
 
 from forensics.audit import GENESIS
@@ -69,34 +70,23 @@ def test_log_verify_passes_on_an_untouched_trail(case_dir: Path, tmp_path: Path)
     assert "ingest" in listing and "catalogue.parquet sha256:" in listing
 
 
-def test_log_verify_names_an_edited_entry(case_dir: Path, tmp_path: Path) -> None:
-    _ingest_twice(case_dir, tmp_path)
-    log = case_dir / "audit.jsonl"
-    lines = log.read_text().splitlines()
+def _edit_second(lines: list[str]) -> list[str]:
     entry = json.loads(lines[1])
     entry["user"] = "someone-else"
-    lines[1] = json.dumps(entry, sort_keys=True, ensure_ascii=False)
-    log.write_text("\n".join(lines) + "\n")
-    result = run("log", case_dir, "--verify", expect=1)
-    assert "first bad entry: audit.jsonl line 3" in result.stderr
+    return [lines[0], json.dumps(entry, sort_keys=True, ensure_ascii=False), lines[2]]
 
 
-def test_log_verify_names_a_removed_entry(case_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("tamper,first_bad", [
+    (_edit_second, "line 3: chain broken: prev_sha256 does not match line 2"),
+    (lambda lines: [lines[0], lines[2]], "line 2: chain broken"),
+    (lambda lines: [lines[0], lines[2], lines[1]], "line 2: chain broken"),
+], ids=["edited", "removed", "reordered"])
+def test_log_verify_names_the_first_bad_entry(case_dir: Path, tmp_path: Path, tamper, first_bad: str) -> None:
     _ingest_twice(case_dir, tmp_path)
     log = case_dir / "audit.jsonl"
-    lines = log.read_text().splitlines()
-    log.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    log.write_text("\n".join(tamper(log.read_text().splitlines())) + "\n")
     result = run("log", case_dir, "--verify", expect=1)
-    assert "first bad entry: audit.jsonl line 2" in result.stderr
-
-
-def test_log_verify_names_reordered_entries(case_dir: Path, tmp_path: Path) -> None:
-    _ingest_twice(case_dir, tmp_path)
-    log = case_dir / "audit.jsonl"
-    lines = log.read_text().splitlines()
-    log.write_text("\n".join([lines[0], lines[2], lines[1]]) + "\n")
-    result = run("log", case_dir, "--verify", expect=1)
-    assert "first bad entry: audit.jsonl line 2" in result.stderr
+    assert f"first bad entry: audit.jsonl {first_bad}" in result.stderr
 
 
 def test_log_verify_notices_the_last_entry_cut_off(case_dir: Path, tmp_path: Path) -> None:
