@@ -382,7 +382,7 @@ class ArchiveReader:
 
     def _zip_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, chain: str, depth: int) -> None:
         meta = _zip_meta(info, chain)
-        member_chain = f"{chain}{SEP}{info.filename}"
+        member_chain = f"{chain}{SEP}{display(to_bytes(info.filename))}"
         if info.is_dir():
             self.emit({"path": member_chain, "depth": depth + 1, "kind": "directory", "size": 0, **meta})
             return
@@ -404,7 +404,7 @@ class ArchiveReader:
         for info, data_reader in _iter_local_headers(handle):
             found += 1
             meta = _zip_meta(info, chain)
-            member_chain = f"{chain}{SEP}{info.filename}"
+            member_chain = f"{chain}{SEP}{display(to_bytes(info.filename))}"
             if info.filename.endswith("/"):
                 self.emit({"path": member_chain, "depth": depth + 1, "kind": "directory", "size": 0, **meta})
                 continue
@@ -542,7 +542,8 @@ def _tar_type_bits(member: tarfile.TarInfo) -> int:
 
 def _zip_meta(info: zipfile.ZipInfo, chain: str) -> dict[str, Any]:
     year, month, day, hour, minute, second = info.date_time
-    raw_name = info.filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")  # exactly as stored
+    raw_name = (info.filename.encode("utf-8", "surrogateescape") if info.flag_bits & 0x800
+                else info.filename.encode("cp437"))  # exactly as stored
     meta: dict[str, Any] = {
         "parent": chain,
         "path_bytes": to_bytes(chain) + SEP.encode() + raw_name,
@@ -598,7 +599,7 @@ def _iter_local_headers(handle: IO[bytes]) -> Iterator[tuple[zipfile.ZipInfo, Ca
         )
         raw_name = handle.read(name_len)
         handle.read(extra_len)
-        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        name = raw_name.decode("utf-8", "surrogateescape") if flags & 0x800 else raw_name.decode("cp437")
         info = zipfile.ZipInfo(name)
         info.flag_bits = flags
         info.compress_type = method

@@ -18,7 +18,6 @@ from typing import Any
 
 import polars as pl
 
-from forensics.archives import SEP
 from forensics.case import Case
 
 UTC_NS = pl.Datetime("ns", "UTC")
@@ -32,6 +31,7 @@ COLUMNS: dict[str, tuple[pl.DataType, str]] = {
                            "bytes that are not UTF-8 shown as \\xNN")),
     "path_bytes": (pl.Binary(), "the path's exact bytes, for names that are not UTF-8"),
     "parent": (pl.String(), "the containing archive's path, for archive members"),
+    "archive": (pl.String(), "for archive members: the path of the file on disk that holds it"),
     "depth": (pl.Int32(), "archive nesting depth: 0 on disk, 1 inside an archive, ..."),
     "kind": (pl.String(), "file, directory, symlink, hardlink (tar), fifo, socket, block-device, char-device, other"),
     "size": (pl.Int64(), "size in bytes"),
@@ -156,13 +156,12 @@ def current_rows(catalogue: pl.DataFrame) -> pl.DataFrame:
         .drop("_order")
     )
     holders = latest.filter(pl.col("depth") == 0).select(
-        "root", pl.col("path").alias("_holder"), pl.col("ingest_id").alias("_holder_ingest"))
+        "root", pl.col("path").alias("archive"), pl.col("ingest_id").alias("_holder_ingest"))
     members = (
         latest.filter(pl.col("depth") > 0)
-        .with_columns(pl.col("path").str.split(SEP).list.first().alias("_holder"))
-        .join(holders, on=["root", "_holder"], how="left")
+        .join(holders, on=["root", "archive"], how="left")
         .filter(pl.col("ingest_id") == pl.col("_holder_ingest"))
-        .drop("_holder", "_holder_ingest")
+        .drop("_holder_ingest")
     )
     return pl.concat([latest.filter(pl.col("depth") == 0), members]).sort(list(KEY))
 
@@ -216,9 +215,8 @@ class Summary:
         }
 
 
-def summarise(catalogue: pl.DataFrame) -> Summary:
-    """Counts of the current rows: files, bytes, errors, by kind and by type."""
-    rows = current_rows(catalogue)
+def summarise(rows: pl.DataFrame) -> Summary:
+    """Counts of catalogue rows (give it current_rows): files, bytes, errors, by kind and by type."""
     files = rows.filter(pl.col("kind") == "file").with_columns(pl.col("mime").fill_null("(not typed)"))
     by_kind = Counter(dict(rows.group_by("kind").len().iter_rows()))
     by_mime = Counter(dict(files.group_by("mime").len().iter_rows()))

@@ -39,15 +39,15 @@ class ForensicsGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # the reader went away (| head): not a failure of ours
+            sys.stderr.close()
+            ctx.exit(0)
         except (ForensicsError, OSError) as exc:
             if ctx.meta.get("debug"):
                 raise
             text = str(exc) if isinstance(exc, ForensicsError) else f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}"
             click.echo(f"forensics: error: {text}", err=True)
             ctx.exit(EXIT_FAILED)
-        except BrokenPipeError:  # the reader went away (| head): not a failure of ours
-            sys.stderr.close()
-            ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("forensics: interrupted; what was done is kept in the case, run the command again to go on",
                        err=True)
@@ -213,7 +213,7 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
     from forensics.export import export, for_display
 
     opened = _open(case_dir)
-    rows = read_catalogue(opened)
+    rows = current_rows(read_catalogue(opened))
     if errors:
         rows = rows.filter(pl.col("error").is_not_null())
     if export_format:
@@ -239,7 +239,7 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
     if errors:
         from forensics.ingest import evidence_location, one_line
 
-        for root, path, error in current_rows(rows).select("root", "path", "error").iter_rows():
+        for root, path, error in rows.select("root", "path", "error").iter_rows():
             click.echo(one_line(f"{evidence_location(root, path)}: {error}"))
         return
     summary = summarise(rows)

@@ -263,6 +263,7 @@ class FileReader:
         members: list[dict[str, Any]] = []
 
         def emit(member: dict[str, Any]) -> None:
+            member["archive"] = row["path"]
             member.setdefault("root", row["root"])
             member.setdefault("path_bytes", member["path"].encode("utf-8", "surrogateescape"))
             members.append(member)

@@ -11,7 +11,6 @@ import polars as pl
 
 from forensics import __version__
 from forensics.case import Case
-from forensics.catalogue import current_rows
 from forensics.errors import ForensicsError
 
 FORMATS = ("hashdeep", "dfxml", "csv")
@@ -29,35 +28,34 @@ def xml_safe(text: str) -> str:
                               f"\\u{ord(m.group()):04x}", text)
 
 
-def for_display(catalogue: pl.DataFrame) -> pl.DataFrame:
-    """Current rows with bytes as hex and times as ISO 8601 UTC text, for CSV and JSON."""
-    rows = current_rows(catalogue)
+def for_display(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows with bytes as hex and times as ISO 8601 UTC text, for CSV and JSON."""
     return rows.with_columns(
         pl.col("path_bytes").bin.encode("hex"),
         *[pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S.%9fZ") for name in ("mtime", "ctime", "atime", "recorded_at")],
     )
 
 
-def export(case: Case, catalogue: pl.DataFrame, fmt: str, output: Path) -> tuple[int, list[str]]:
-    """Write the catalogue in a format; return rows written and lines of warning."""
+def export(case: Case, rows: pl.DataFrame, fmt: str, output: Path) -> tuple[int, list[str]]:
+    """Write catalogue rows (current_rows, perhaps filtered) in a format; return rows written and warnings."""
     if fmt not in FORMATS:
         raise ForensicsError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     tmp = output.with_name(output.name + ".tmp")
     if fmt == "hashdeep":
-        count, warnings = _hashdeep(case, catalogue, tmp)
+        count, warnings = _hashdeep(case, rows, tmp)
     elif fmt == "dfxml":
-        count, warnings = _dfxml(case, catalogue, tmp)
+        count, warnings = _dfxml(case, rows, tmp)
     else:
-        rows = for_display(catalogue)
-        rows.write_csv(tmp)
-        count, warnings = rows.height, []
+        shown = for_display(rows)
+        shown.write_csv(tmp)
+        count, warnings = shown.height, []
     os.replace(tmp, output)
     return count, warnings
 
 
-def _hashdeep(case: Case, catalogue: pl.DataFrame, output: Path) -> tuple[int, list[str]]:
+def _hashdeep(case: Case, rows: pl.DataFrame, output: Path) -> tuple[int, list[str]]:
     """hashdeep's known-file format, plain files on disk only (hashdeep cannot see members)."""
-    rows = current_rows(catalogue).filter(
+    rows = rows.filter(
         (pl.col("depth") == 0) & (pl.col("kind") == "file") & pl.col("sha256").is_not_null()
     )
     warnings: list[str] = []
@@ -78,16 +76,16 @@ def _hashdeep(case: Case, catalogue: pl.DataFrame, output: Path) -> tuple[int, l
     return count, warnings
 
 
-def _dfxml(case: Case, catalogue: pl.DataFrame, output: Path) -> tuple[int, list[str]]:
-    """Digital Forensics XML: one fileobject per current row."""
+def _dfxml(case: Case, rows: pl.DataFrame, output: Path) -> tuple[int, list[str]]:
+    """Digital Forensics XML: one fileobject per row."""
     root = ET.Element("dfxml", {"version": "1.2.0", "xmlns": "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"})
     creator = ET.SubElement(root, "creator")
     ET.SubElement(creator, "program").text = "forensics"
     ET.SubElement(creator, "version").text = __version__
     source = ET.SubElement(root, "source")
     ET.SubElement(source, "case_ref").text = xml_safe(case.case_ref)
-    rows = for_display(catalogue)
-    for row in rows.iter_rows(named=True):
+    shown = for_display(rows)
+    for row in shown.iter_rows(named=True):
         obj = ET.SubElement(root, "fileobject")
         name = row["path"] if row["depth"] else disk_path(row["root"], row["path"])
         ET.SubElement(obj, "filename").text = xml_safe(name)
@@ -111,4 +109,4 @@ def _dfxml(case: Case, catalogue: pl.DataFrame, output: Path) -> tuple[int, list
         if row["error"]:
             ET.SubElement(obj, "error").text = xml_safe(row["error"])
     ET.ElementTree(root).write(output, encoding="utf-8", xml_declaration=True)
-    return rows.height, []
+    return shown.height, []

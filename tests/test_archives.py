@@ -299,3 +299,28 @@ def test_zip_extended_timestamp_gives_the_utc_time(case_dir: Path, tmp_path: Pat
     row = rows_of(case_dir)["stamped.zip!stamped.txt"]
     assert int(row["mtime"].timestamp()) == 1_652_788_800
     assert row["time_text"].startswith("2022-05-17 12:00:00")
+
+
+def test_an_exclamation_mark_in_a_disk_name_keeps_members_current(case_dir: Path, tmp_path: Path) -> None:
+    write(tmp_path / "ev" / "www!old" / "b!ang.zip", _zip_bytes({"a.php": PHP}))
+    run("ingest", case_dir, tmp_path / "ev")
+    rows = rows_of(case_dir)
+    assert rows["www!old/b!ang.zip!a.php"]["archive"] == "www!old/b!ang.zip"
+    assert rows["www!old/b!ang.zip!a.php"]["sha256"] == hashlib.sha256(PHP).hexdigest()
+
+
+def test_errors_lists_member_problems_and_only_current_ones(case_dir: Path, tmp_path: Path) -> None:
+    evidence = tmp_path / "ev"
+    write(evidence / "ok.zip", _zip_bytes({"fine.txt": b"fine\n"}))
+    data = bytearray(gzip.compress(os.urandom(50_000)))
+    data[100:140] = b"\x00" * 40
+    write(evidence / "broken.tar.gz", bytes(data))  # the gzip member is damaged, the file itself is read fine
+    damaged = write(evidence / "later-fixed.zip", b"PK\x03\x04" + b"\x00" * 40)
+    run("ingest", case_dir, evidence, expect=3)
+    listed = run("catalogue", case_dir, "--errors").stdout
+    assert "broken.tar.gz!broken.tar: damaged or truncated" in listed
+    assert "later-fixed.zip:" in listed
+    damaged.write_bytes(_zip_bytes({"x.txt": b"x\n"}))
+    run("ingest", case_dir, evidence)
+    listed = run("catalogue", case_dir, "--errors").stdout
+    assert "later-fixed.zip" not in listed and "broken.tar.gz!broken.tar" in listed

@@ -129,3 +129,12 @@ COMMANDS = [["case", "init"], ["ingest"], ["catalogue"], ["verify"], ["log"]]
 def test_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = run(*command, "--help")
     assert "Example" in result.stdout
+
+
+def test_output_cut_short_by_the_reader_is_not_an_error(case_dir: Path, evidence: Path) -> None:
+    import sys
+
+    run("ingest", case_dir, evidence)
+    pipeline = subprocess.run(f"'{sys.executable}' -m forensics.cli log '{case_dir}' --json | head -c 10",
+                              shell=True, capture_output=True, text=True, check=False)
+    assert "error" not in pipeline.stderr
