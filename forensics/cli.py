@@ -183,9 +183,10 @@ def ingest(case_dir: Path, paths: tuple[str, ...], label: str | None, max_member
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
+        problems = len(report.problems)
         click.echo(f"{report.new} new, {report.changed} changed, {report.metadata_changed} with new times only, "
                    f"{report.unchanged} unchanged; {report.members} archive members; "
-                   f"{report.bytes_read / 1e6:,.1f} MB read; {len(report.problems)} problems")
+                   f"{report.bytes_read:,} bytes read; {problems} problem{'' if problems == 1 else 's'}")
     if report.problems:
         sys.exit(EXIT_WARNINGS)
 
