@@ -54,7 +54,6 @@ class IngestReport:
     bytes_read: int = 0
     resumed_rows: int = 0
     problems: list[str] = field(default_factory=list)
-    roots: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain data."""
@@ -189,7 +188,6 @@ def ingest_unlocked(
         size = head[I_SIZE] or 0
         if head[I_SHA256]:
             report.bytes_read += size
-        report.roots[head[I_ROOT]] = report.roots.get(head[I_ROOT], 0) + 1
         for row in group:
             if row[I_ERROR]:
                 note(f"{evidence_location(entry.root, row[I_PATH])}: {row[I_ERROR]}")
@@ -197,12 +195,15 @@ def ingest_unlocked(
         if progress is not None:
             progress(1, size)
 
+    walked: list[str] = []
+
     def to_read() -> Iterator[DiskEntry]:
         for raw_path in paths:
             root = evidence_root(raw_path)
             if not os.path.lexists(root):
                 note(f"{raw_path}: not found; nothing ingested from it")
                 continue
+            walked.append(root)
             excluded = case_inside(case, root)
             if excluded is not None:
                 note(f"{excluded}: the case folder lies inside the evidence; it is not catalogued")
@@ -236,8 +237,7 @@ def ingest_unlocked(
             outcome,
             f"{report.new} new, {report.changed} changed, {report.metadata_changed} metadata changed, "
             f"{report.unchanged} unchanged, {report.members} archive members, {len(report.problems)} problems",
-            inputs=[{"path": root, "files": count, "sha256": root_manifest_sha256(catalogue, root)}
-                    for root, count in sorted(report.roots.items())],
+            inputs=root_manifests(catalogue, walked),
             outputs=[catalogue_output(case)],
             details={**report.as_dict(), "label": label, "limits": asdict(limits), "full_typing": full_typing,
                      "rehash": rehash,
@@ -246,13 +246,18 @@ def ingest_unlocked(
     return report
 
 
-def root_manifest_sha256(catalogue: pl.DataFrame, root: str) -> str:
-    """SHA-256 of one evidence root's manifest: a line 'sha256 size path' per current entry, sorted."""
-    rows = current_rows(catalogue).filter(pl.col("root") == root).sort("path")
-    digest = hashlib.sha256()
-    for sha256, size, path in rows.select("sha256", "size", "path").iter_rows():
-        digest.update(f"{sha256 or '-'} {size if size is not None else '-'} {path}\n".encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+def root_manifests(catalogue: pl.DataFrame, roots: list[str]) -> list[dict[str, Any]]:
+    """Each evidence root as an audit-log input: its current entries and the SHA-256 of its
+    manifest, a line 'sha256 size path' per current entry in path order."""
+    current = current_rows(catalogue)
+    inputs = []
+    for root in sorted(set(roots)):
+        rows = current.filter(pl.col("root") == root).sort("path")
+        digest = hashlib.sha256()
+        for sha256, size, path in rows.select("sha256", "size", "path").iter_rows():
+            digest.update(f"{sha256 or '-'} {size if size is not None else '-'} {path}\n".encode())
+        inputs.append({"path": root, "entries": rows.height, "sha256": digest.hexdigest()})
+    return inputs
 
 
 def _batches(entries: Iterator[DiskEntry]) -> Iterator[list[DiskEntry]]:

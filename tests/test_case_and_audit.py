@@ -108,3 +108,13 @@ def test_every_command_that_changes_the_case_is_logged_with_its_outputs(case_dir
     assert len(ingest["inputs"][0]["sha256"]) == 64
     assert ingest["outputs"][0]["path"] == "catalogue.parquet"
     assert entries[2]["details"]["new"] == 1 and entries[2]["details"]["unchanged"] == 1
+
+
+def test_an_ingest_that_finds_nothing_new_still_records_its_inputs(case_dir: Path, tmp_path: Path) -> None:
+    _ingest_twice(case_dir, tmp_path)
+    run("ingest", case_dir, tmp_path / "ev", "--workers", "1")
+    entries = [json.loads(line) for line in (case_dir / "audit.jsonl").read_text().splitlines()]
+    second, third = entries[2], entries[3]
+    assert third["details"]["unchanged"] == 2
+    assert third["inputs"] == second["inputs"]  # same evidence, same manifest hash
+    assert third["inputs"][0]["entries"] == 2
