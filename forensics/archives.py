@@ -269,6 +269,7 @@ class ArchiveReader:
         row = {"path": chain, "depth": depth, "kind": "file", **meta}
         error: str | None = None
         reraise: BaseException | None = None
+        cut_short = False  # this member's own bytes were not all read
         try:
             kind = container_kind(tee.sniff())
             if kind is not None and depth > self.limits.max_depth:
@@ -290,16 +291,17 @@ class ArchiveReader:
                 error = self._decompress(kind, tee, chain, depth)
                 tee.drain()
         except ArchiveBomb as exc:
+            cut_short = True
             error = str(exc) if exc.tee is tee else "not read to the end: a member inside is a suspected archive bomb"
             reraise = exc if parent_streams else None
         except StreamError as exc:
+            cut_short = True
             if exc.tee is tee:
                 error = f"damaged or truncated after {tee.count} bytes: {describe_exception(exc.cause)}"
             else:
                 error = "not read to the end: the stream holding it failed"
                 reraise = exc
-        complete = tee.eof and reraise is None and not (error or "").startswith(("suspected", "damaged", "not read"))
-        if complete:
+        if tee.eof and not cut_short:
             digests = tee.hasher.digests()
             kind_of = self.typer.identify(bytes(tee.head), digests.sha256)
             row.update(

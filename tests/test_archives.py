@@ -324,3 +324,24 @@ def test_errors_lists_member_problems_and_only_current_ones(case_dir: Path, tmp_
     run("ingest", case_dir, evidence)
     listed = run("catalogue", case_dir, "--errors").stdout
     assert "later-fixed.zip" not in listed and "broken.tar.gz!broken.tar" in listed
+
+
+@pytest.mark.parametrize("inner_kind", ["zip", "7z"])
+def test_a_nested_archive_holding_a_bomb_keeps_its_own_hashes(case_dir: Path, tmp_path: Path, inner_kind: str) -> None:
+    if inner_kind == "zip":
+        inner = _zip_bytes({"ok.txt": b"ok\n", "zeros.bin": bytes(4 << 20)})
+    else:
+        import py7zr
+
+        buffer = io.BytesIO()
+        with py7zr.SevenZipFile(buffer, "w") as archive:
+            archive.writestr(b"ok\n", "ok.txt")
+            archive.writestr(bytes(4 << 20), "zeros.bin")
+        inner = buffer.getvalue()
+    name = f"inner.{inner_kind}"
+    write(tmp_path / "ev" / "outer.zip", _zip_bytes({name: inner}))
+    run("ingest", case_dir, tmp_path / "ev", "--max-member-size", "2M", expect=3)
+    rows = rows_of(case_dir)
+    assert rows[f"outer.zip!{name}"]["sha256"] == hashlib.sha256(inner).hexdigest()
+    assert "suspected archive bomb" in rows[f"outer.zip!{name}!zeros.bin"]["error"]
+    assert rows[f"outer.zip!{name}!ok.txt"]["sha256"] == hashlib.sha256(b"ok\n").hexdigest()
