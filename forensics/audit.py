@@ -106,7 +106,8 @@ class AuditLog:
             "details": details or {},
             "prev_sha256": prev,
         }
-        line = json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        # A name that is not UTF-8 (surrogate-escaped by the OS layer) is kept as a \udcXX JSON escape.
+        line = json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8", "backslashreplace")
         with open(self.path, "ab") as handle:
             handle.write(line + b"\n")
             handle.flush()

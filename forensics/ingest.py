@@ -125,6 +125,15 @@ def evidence_location(root: str, path: str) -> str:
     return f"{display(os.fsencode(base))}/{path}"
 
 
+def is_text(name: str) -> bool:
+    """Whether a name from the OS is valid UTF-8 (holds no surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def evidence_root(path: str) -> str:
     """The evidence path as the catalogue records it: absolute, links not resolved."""
     return os.path.abspath(path)
@@ -203,6 +212,10 @@ def ingest_unlocked(
             if not os.path.lexists(root):
                 note(f"{raw_path}: not found; nothing ingested from it")
                 continue
+            if not is_text(root):
+                note(f"{display(os.fsencode(root))}: the evidence path itself is not valid UTF-8; nothing ingested "
+                     "from it (give it through a link or a mount point whose name is)")
+                continue
             walked.append(root)
             excluded = case_inside(case, root)
             if excluded is not None:
@@ -230,19 +243,21 @@ def ingest_unlocked(
         run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers, stamp=stamp)
         outcome = "warnings" if report.problems else "ok"
     finally:
-        writer.flush()
-        catalogue = merge_parts(case)
-        case.audit.append(
-            command or ["forensics", "ingest", os.fspath(case.path), *paths],
-            outcome,
-            f"{report.new} new, {report.changed} changed, {report.metadata_changed} metadata changed, "
-            f"{report.unchanged} unchanged, {report.members} archive members, {len(report.problems)} problems",
-            inputs=root_manifests(catalogue, walked),
-            outputs=[catalogue_output(case)],
-            details={**report.as_dict(), "label": label, "limits": asdict(limits), "full_typing": full_typing,
-                     "rehash": rehash,
-                     "problems": report.problems[:1000], "problems_total": len(report.problems)},
-        )
+        try:
+            writer.flush()
+        finally:  # whatever happened, what reached the parts is merged and the run is logged
+            catalogue = merge_parts(case)
+            case.audit.append(
+                command or ["forensics", "ingest", os.fspath(case.path), *paths],
+                outcome,
+                f"{report.new} new, {report.changed} changed, {report.metadata_changed} metadata changed, "
+                f"{report.unchanged} unchanged, {report.members} archive members, {len(report.problems)} problems",
+                inputs=root_manifests(catalogue, walked),
+                outputs=[catalogue_output(case)],
+                details={**report.as_dict(), "label": label, "limits": asdict(limits), "full_typing": full_typing,
+                         "rehash": rehash,
+                         "problems": report.problems[:1000], "problems_total": len(report.problems)},
+            )
     return report
 
 

@@ -313,3 +313,16 @@ def test_exports_are_recorded_in_the_audit_trail(case_dir: Path, web_root: Path,
     assert last["details"]["export"]["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
     assert last["details"]["export"]["path"] == str(target)
     run("log", case_dir, "--verify")
+
+
+def test_an_evidence_path_that_is_not_utf8_is_refused_in_one_line(case_dir: Path, tmp_path: Path) -> None:
+    odd = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(odd)
+    with open(odd + b"/a.txt", "wb") as handle:
+        handle.write(b"a\n")
+    write(tmp_path / "fine" / "b.txt", "b\n")
+    result = run("ingest", case_dir, os.fsdecode(odd), tmp_path / "fine", expect=3)
+    assert "caf\\xe9: the evidence path itself is not valid UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "b.txt" in rows_of(case_dir)
+    run("log", case_dir, "--verify")
