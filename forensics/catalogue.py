@@ -27,6 +27,7 @@ COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "ingest_id": (pl.String(), "the ingest run that recorded the row"),
     "label": (pl.String(), "exhibit reference given with --label"),
     "root": (pl.String(), "the evidence path given to ingest, absolute"),
+    "root_kind": (pl.String(), "folder or file: what that evidence path was when it was ingested"),
     "path": (pl.String(), ("path below the root; archive members as outer.zip!inner/dump.sql; "
                            "bytes that are not UTF-8 shown as \\xNN")),
     "path_bytes": (pl.Binary(), "the path's exact bytes, for names that are not UTF-8"),

@@ -238,10 +238,11 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
         sys.stdout.write("\n")
         return
     if errors:
-        from forensics.ingest import evidence_location, one_line
+        from forensics.evidence import evidence_location
+        from forensics.ingest import one_line
 
-        for root, path, error in rows.select("root", "path", "error").iter_rows():
-            click.echo(one_line(f"{evidence_location(root, path)}: {error}"))
+        for root, path, root_kind, error in rows.select("root", "path", "root_kind", "error").iter_rows():
+            click.echo(one_line(f"{evidence_location(root, path, root_kind)}: {error}"))
         return
     summary = summarise(rows)
     click.echo(f"case {opened.case_ref}: {summary.files:,} files ({summary.archive_members:,} of them inside archives), "

@@ -33,6 +33,7 @@ class DiskEntry:
     st: os.stat_result | None
     error: str | None = None
     regular: bool = False  # known to be a regular file from the folder listing, not yet stat'ed
+    root_kind: str = "folder"  # or "file", when the evidence path given was a single file
 
 
 def kind_of(mode: int) -> str:
@@ -72,7 +73,7 @@ def walk(root: str, stat_files: bool = True, exclude: str | None = None) -> Iter
         return
     if not stat.S_ISDIR(st.st_mode):
         target = os.path.realpath(root) if os.path.islink(root) else root
-        yield DiskEntry(root, target, os.path.basename(root), st)
+        yield DiskEntry(root, target, os.path.basename(root), st, root_kind="file")
         return
     stack = [(root, "")]
     while stack:
@@ -126,11 +127,21 @@ def _list_folder(folder: str, rel_folder: str, root: str, stat_files: bool, excl
     return entries
 
 
+def evidence_location(root: str, path: str, root_kind: str) -> str:
+    """Where a catalogue row's file is: root/path, or for a single-file root, its folder/path.
+
+    Decided by what the evidence path was when it was ingested (root_kind), not by what is
+    on disk now: the evidence may be unmounted or moved when this is shown.
+    """
+    return os.path.join(os.path.dirname(root) if root_kind == "file" else root, path)
+
+
 def stat_row(entry: DiskEntry) -> dict[str, Any]:
     """The catalogue fields that lstat gives."""
     raw = os.fsencode(entry.rel)
     row: dict[str, Any] = {
         "root": entry.root,
+        "root_kind": entry.root_kind,
         "path": entry.rel if entry.rel.isascii() else display(raw),
         "path_bytes": raw,
         "depth": 0,
@@ -264,6 +275,7 @@ class FileReader:
 
         def emit(member: dict[str, Any]) -> None:
             member["archive"] = row["path"]
+            member["root_kind"] = row["root_kind"]
             member.setdefault("root", row["root"])
             member.setdefault("path_bytes", member["path"].encode("utf-8", "surrogateescape"))
             members.append(member)

@@ -12,14 +12,10 @@ import polars as pl
 from forensics import __version__
 from forensics.case import Case
 from forensics.errors import ForensicsError
+from forensics.evidence import evidence_location
 
 FORMATS = ("hashdeep", "dfxml", "csv")
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def disk_path(root: str, path: str) -> str:
-    """The absolute path of a file on disk from its catalogue root and path."""
-    return os.path.join(root, path) if os.path.isdir(root) else root
 
 
 def xml_safe(text: str) -> str:
@@ -64,10 +60,10 @@ def _hashdeep(case: Case, rows: pl.DataFrame, output: Path) -> tuple[int, list[s
         handle.write("%%%% HASHDEEP-1.0\n%%%% size,md5,sha1,sha256,filename\n")
         handle.write(f"## Invoked from: forensics {__version__} catalogue {case.path} --export hashdeep\n")
         handle.write(f"## $ forensics catalogue {case.path} --export hashdeep (case {case.case_ref})\n##\n")
-        for root, path_bytes, size, md5, sha1, sha256 in rows.select(
-            "root", "path_bytes", "size", "md5", "sha1", "sha256"
+        for root, root_kind, path_bytes, size, md5, sha1, sha256 in rows.select(
+            "root", "root_kind", "path_bytes", "size", "md5", "sha1", "sha256"
         ).iter_rows():
-            name = disk_path(root, os.fsdecode(path_bytes))
+            name = evidence_location(root, os.fsdecode(path_bytes), root_kind)
             if "\n" in name or "\r" in name:
                 warnings.append(f"{name!r}: name holds a line break, which hashdeep's format cannot; left out")
                 continue
@@ -87,7 +83,7 @@ def _dfxml(case: Case, rows: pl.DataFrame, output: Path) -> tuple[int, list[str]
     shown = for_display(rows)
     for row in shown.iter_rows(named=True):
         obj = ET.SubElement(root, "fileobject")
-        name = row["path"] if row["depth"] else disk_path(row["root"], row["path"])
+        name = row["path"] if row["depth"] else evidence_location(row["root"], row["path"], row["root_kind"])
         ET.SubElement(obj, "filename").text = xml_safe(name)
         if row["parent"]:
             ET.SubElement(obj, "parent_object").text = xml_safe(row["parent"])

@@ -35,7 +35,15 @@ from forensics.catalogue import (
     read_catalogue,
     with_epoch_times,
 )
-from forensics.evidence import DiskEntry, as_tuple, init_worker, read_batch, stat_row, walk
+from forensics.evidence import (
+    DiskEntry,
+    as_tuple,
+    evidence_location,
+    init_worker,
+    read_batch,
+    stat_row,
+    walk,
+)
 
 I_ROOT, I_PATH, I_SIZE, I_SHA256, I_ERROR = (COLUMN_NAMES.index(name) for name in ("root", "path", "size", "sha256", "error"))
 BATCH_FILES = 64
@@ -119,12 +127,6 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def evidence_location(root: str, path: str) -> str:
-    """Where a catalogue row's file is, as one path to show the examiner."""
-    base = root if os.path.isdir(root) else os.path.dirname(root)
-    return f"{display(os.fsencode(base))}/{path}"
-
-
 def is_text(name: str) -> bool:
     """Whether a name from the OS is valid UTF-8 (holds no surrogate escapes)."""
     try:
@@ -199,7 +201,7 @@ def ingest_unlocked(
             report.bytes_read += size
         for row in group:
             if row[I_ERROR]:
-                note(f"{evidence_location(entry.root, row[I_PATH])}: {row[I_ERROR]}")
+                note(f"{evidence_location(entry.root, row[I_PATH], entry.root_kind)}: {row[I_ERROR]}")
         writer.add_group(group)
         if progress is not None:
             progress(1, size)

@@ -14,8 +14,8 @@ from forensics.archives import Limits, tmp_dir_for
 from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import COLUMN_NAMES, current_rows, read_catalogue, with_epoch_times
-from forensics.evidence import DiskEntry, as_tuple, stat_row, walk
-from forensics.ingest import case_inside, default_workers, evidence_location, one_line, run_pool
+from forensics.evidence import DiskEntry, as_tuple, evidence_location, stat_row, walk
+from forensics.ingest import case_inside, default_workers, one_line, run_pool
 
 
 @dataclass
@@ -78,10 +78,9 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
         report.checked += 1
         if progress is not None:
             progress(1, int(now.get("size") or 0))
-        where = one_line(evidence_location(*key))
         before = expected.get(key)
         if before is None:
-            report.new.append(where)
+            report.new.append(one_line(evidence_location(*key, entry.root_kind)))
             return
         differences = [
             name for name in ("kind", "size", "sha256", "md5", "sha1", "link_target", "mtime")
@@ -90,6 +89,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
         if now.get("error") and not before.get("error"):
             differences.append(f"now unreadable: {now['error']}")
         if differences:
+            where = one_line(evidence_location(*key, before["root_kind"]))
             report.changed.append(f"{where} ({', '.join(differences)})")
 
     def entries():  # type: ignore[no-untyped-def]
@@ -105,7 +105,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
     run_pool(entries(), compare, Limits(), tmp_dir_for(case.tmp_dir), False,
              workers or default_workers(), open_archives=False)
     for key in sorted(set(expected) - seen):
-        report.missing.append(one_line(evidence_location(*key)))
+        report.missing.append(one_line(evidence_location(*key, expected[key]["root_kind"])))
     case.audit.append(
         command or ["forensics", "verify", os.fspath(case.path)],
         "ok" if report.ok else "mismatch",

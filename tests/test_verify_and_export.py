@@ -138,3 +138,17 @@ def test_output_cut_short_by_the_reader_is_not_an_error(case_dir: Path, evidence
     pipeline = subprocess.run(f"'{sys.executable}' -m forensics.cli log '{case_dir}' --json | head -c 10",
                               shell=True, capture_output=True, text=True, check=False)
     assert "error" not in pipeline.stderr
+
+
+def test_paths_stay_right_when_the_evidence_is_gone(case_dir: Path, evidence: Path, tmp_path: Path) -> None:
+    run("ingest", case_dir, evidence)
+    run("ingest", case_dir, evidence / "etc" / "app.conf")  # a single file given as the evidence path
+    moved = tmp_path / "unmounted"
+    evidence.rename(moved)
+    result = run("verify", case_dir, expect=1)
+    assert f"MISSING {evidence}/db/dump.sql" in result.stdout
+    assert f"MISSING {evidence}/etc/app.conf" in result.stdout
+    known = tmp_path / "known.txt"
+    run("catalogue", case_dir, "--export", "hashdeep", "-o", known)
+    names = [line.split(",", 4)[4] for line in known.read_text().splitlines() if not line.startswith(("%", "#"))]
+    assert f"{evidence}/db/dump.sql" in names and names.count(f"{evidence}/etc/app.conf") == 2
