@@ -128,6 +128,18 @@ class StreamError(Exception):
         self.cause = cause
 
 
+class ByteCount:
+    """Stands in for MultiHash where bytes only need counting (a file on disk already hashed)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+
+
 class Tee:
     """A read-only stream wrapper that hashes, counts, keeps the head and enforces limits."""
 
@@ -136,12 +148,13 @@ class Tee:
         read: Callable[[int], bytes],
         limits: Limits | None,
         compressed: Callable[[], int] | None = None,
+        hashing: bool = True,
     ) -> None:
         self._read = read
         self.limits = limits
         self.compressed = compressed
         self._compressed_start = compressed() if compressed else 0
-        self.hasher = MultiHash()
+        self.hasher: MultiHash | ByteCount = MultiHash() if hashing else ByteCount()
         self.head = bytearray()
         self._pending = b""
         self.eof = False
@@ -241,7 +254,7 @@ class ArchiveReader:
                 return self._zip(handle, chain, depth)
             if kind == "7z":
                 return self._sevenzip(handle, chain, depth)
-            tee = Tee(handle.read, None)
+            tee = Tee(handle.read, None, hashing=False)  # the container itself is hashed by its caller
             if kind == "tar":
                 return self._tar(tee, chain, depth, lambda: tee.count)
             return self._decompress(kind, tee, chain, depth)
@@ -302,6 +315,7 @@ class ArchiveReader:
                 error = "not read to the end: the stream holding it failed"
                 reraise = exc
         if tee.eof and not cut_short:
+            assert isinstance(tee.hasher, MultiHash)
             digests = tee.hasher.digests()
             kind_of = self.typer.identify(bytes(tee.head), digests.sha256)
             row.update(

@@ -218,12 +218,14 @@ class FileReader:
     """Catalogues regular files: hashes, type, and archive members. One per worker."""
 
     def __init__(
-        self, limits: Limits, tmp_dir: str | None, full_typing: bool = False, open_archives: bool = True
+        self, limits: Limits, tmp_dir: str | None, full_typing: bool = False, open_archives: bool = True,
+        type_files: bool = True,
     ) -> None:
         self.typer = FileTyper(full_typing=full_typing)
         self.limits = limits
         self.tmp_dir = tmp_dir
         self.open_archives = open_archives
+        self.type_files = type_files
 
     def read(self, entry: DiskEntry) -> list[dict[str, Any]]:
         """Rows for one regular file: its own, then one per archive member inside it."""
@@ -253,9 +255,10 @@ class FileReader:
                 row["error"] = f"read failed after {failed.done} bytes: {failed.strerror}"
                 return rows
             after = os.fstat(fd)
-            found = self.typer.identify(head, digests.sha256)
-            row.update(md5=digests.md5, sha1=digests.sha1, sha256=digests.sha256,
-                       mime=found.mime, description=found.description, typed_by=found.typed_by)
+            row.update(md5=digests.md5, sha1=digests.sha1, sha256=digests.sha256)
+            if self.type_files:
+                found = self.typer.identify(head, digests.sha256)
+                row.update(mime=found.mime, description=found.description, typed_by=found.typed_by)
             if digests.size != before.st_size or (after.st_mtime_ns, after.st_size) != (
                 before.st_mtime_ns, before.st_size
             ):
@@ -300,9 +303,13 @@ _worker: tuple[FileReader, tuple[str, ...], dict[str, Any]] | None = None
 
 def init_worker(limits: Limits, tmp_dir: str | None, full_typing: bool, open_archives: bool,
                 columns: tuple[str, ...], stamp: dict[str, Any]) -> None:
-    """Set up a worker process: its reader, the catalogue's column order, values every row gets."""
+    """Set up a worker process: its reader, the catalogue's column order, values every row gets.
+
+    A reader that does not open archives is verify's: it only re-hashes, so it does not type.
+    """
     global _worker
-    _worker = (FileReader(limits, tmp_dir, full_typing, open_archives), columns, stamp)
+    reader = FileReader(limits, tmp_dir, full_typing, open_archives, type_files=open_archives)
+    _worker = (reader, columns, stamp)
 
 
 def read_batch(entries: list[DiskEntry]) -> list[list[tuple[Any, ...]]]:
