@@ -35,7 +35,6 @@ SEP = "!"
 SNIFF_SIZE = 512
 SPOOL_IN_MEMORY = 64 << 20
 
-STREAM_KINDS = ("gzip", "bzip2", "xz", "zstd")
 # Suffix of a compressed file -> what the name of its content ends with instead.
 SUFFIXES: dict[str, tuple[tuple[str, str], ...]] = {
     "gzip": ((".tgz", ".tar"), (".gz", ""), (".z", "")),
@@ -55,6 +54,35 @@ class Limits:
     max_ratio: float = 1000.0
     ratio_floor: int = 16 << 20
     max_depth: int = 16
+
+    def exceeded(self, expanded: int, compressed: int | None) -> str | None:
+        """Why a member that has expanded to this many bytes (from this many compressed bytes,
+        when known) is a suspected bomb, or None while it is within the limits."""
+        if expanded > self.max_member_size:
+            return f"suspected archive bomb: expanded past {self.max_member_size} bytes; skipped"
+        if compressed is not None and expanded > self.ratio_floor and expanded > self.max_ratio * max(compressed, 1):
+            return (f"suspected archive bomb: {expanded} bytes from {compressed} compressed "
+                    f"(ratio over {self.max_ratio:g}:1); skipped")
+        return None
+
+
+def kind_of(mode: int) -> str:
+    """The catalogue's kind for an st_mode."""
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISBLK(mode):
+        return "block-device"
+    if stat.S_ISCHR(mode):
+        return "char-device"
+    return "other"
 
 
 def container_kind(head: bytes) -> str | None:
@@ -183,17 +211,10 @@ class Tee:
     def _check(self) -> None:
         if self.limits is None:
             return
-        out = self.hasher.size
-        if out > self.limits.max_member_size:
-            raise ArchiveBomb(self, f"suspected archive bomb: expanded past {self.limits.max_member_size} bytes; skipped")
-        if self.compressed is not None and out > self.limits.ratio_floor:
-            consumed = max(self.compressed() - self._compressed_start, 1)
-            if out > self.limits.max_ratio * consumed:
-                raise ArchiveBomb(
-                    self,
-                    f"suspected archive bomb: {out} bytes from {consumed} compressed "
-                    f"(ratio over {self.limits.max_ratio:g}:1); skipped",
-                )
+        consumed = self.compressed() - self._compressed_start if self.compressed is not None else None
+        problem = self.limits.exceeded(self.hasher.size, consumed)
+        if problem is not None:
+            raise ArchiveBomb(self, problem)
 
     def sniff(self) -> bytes:
         """The first SNIFF_SIZE bytes (fewer at end of stream), without consuming them."""
@@ -257,7 +278,8 @@ class ArchiveReader:
             tee = Tee(handle.read, None, hashing=False)  # the container itself is hashed by its caller
             if kind == "tar":
                 return self._tar(tee, chain, depth, lambda: tee.count)
-            return self._decompress(kind, tee, chain, depth)
+            self._decompress(kind, tee, chain, depth)
+            return None
         except StreamError as exc:
             return f"archive unreadable after {exc.tee.count} bytes: {describe_exception(exc.cause)}"
         except ArchiveBomb as exc:
@@ -301,7 +323,7 @@ class ArchiveReader:
                 error = self._tar(tee, chain, depth, outer)
                 tee.drain()
             else:
-                error = self._decompress(kind, tee, chain, depth)
+                self._decompress(kind, tee, chain, depth)
                 tee.drain()
         except ArchiveBomb as exc:
             cut_short = True
@@ -322,7 +344,7 @@ class ArchiveReader:
                 size=digests.size, md5=digests.md5, sha1=digests.sha1, sha256=digests.sha256,
                 mime=kind_of.mime, description=kind_of.description, typed_by=kind_of.typed_by,
             )
-        elif row.get("size") is None:
+        else:
             row["size"] = tee.count
         row["error"] = error
         self.emit(row)
@@ -331,7 +353,7 @@ class ArchiveReader:
 
     # -- formats -------------------------------------------------------------------------
 
-    def _decompress(self, kind: str, tee: Tee, chain: str, depth: int) -> str | None:
+    def _decompress(self, kind: str, tee: Tee, chain: str, depth: int) -> None:
         name = _stream_member_name(kind, tee, chain)
         meta: dict[str, Any] = {"parent": chain}
         if kind == "gzip":
@@ -341,7 +363,6 @@ class ArchiveReader:
         with _decompressor(kind, tee) as stream:
             self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta, lambda: tee.count,
                                   parent_streams=True)
-        return None
 
     def _tar(self, tee: Tee, chain: str, depth: int, compressed: Callable[[], int]) -> str | None:
         count = 0
@@ -376,9 +397,7 @@ class ArchiveReader:
             assert extracted is not None
             self.catalogue_stream(_read1(extracted), member_chain, depth + 1, meta, compressed, parent_streams=True)
             return
-        kind = "directory" if member.isdir() else "symlink" if member.issym() else "hardlink" if member.islnk() \
-            else "fifo" if member.isfifo() else "char-device" if member.ischr() else "block-device" if member.isblk() \
-            else "other"
+        kind = "hardlink" if member.islnk() else kind_of(meta["mode"])
         self.emit({"path": member_chain, "depth": depth + 1, "kind": kind, "size": member.size,
                    "link_target": member.linkname or None, **meta})
 
@@ -430,11 +449,8 @@ class ArchiveReader:
                 self.emit({"path": member_chain, "depth": depth + 1, "kind": "file", "size": info.file_size,
                            "error": reason, **meta})
                 continue
-            try:
-                self.catalogue_stream(data_reader, member_chain, depth + 1, meta,
-                                      lambda size=info.compress_size: size, parent_streams=False)
-            except (ArchiveBomb, StreamError):
-                break
+            self.catalogue_stream(data_reader, member_chain, depth + 1, meta,
+                                  lambda size=info.compress_size: size, parent_streams=False)
         return found
 
     def _sevenzip(self, handle: IO[bytes], chain: str, depth: int) -> str | None:
@@ -543,6 +559,7 @@ def _tar_mtime_ns(member: tarfile.TarInfo) -> int | None:
 
 
 def _tar_type_bits(member: tarfile.TarInfo) -> int:
+    """The st_mode type bits of a tar member (0 for a type tar has and a file system has not)."""
     if member.isdir():
         return stat.S_IFDIR
     if member.issym():
@@ -553,7 +570,7 @@ def _tar_type_bits(member: tarfile.TarInfo) -> int:
         return stat.S_IFCHR
     if member.isblk():
         return stat.S_IFBLK
-    return stat.S_IFREG
+    return stat.S_IFREG if member.isreg() else 0
 
 
 def _zip_meta(info: zipfile.ZipInfo, chain: str) -> dict[str, Any]:
@@ -695,12 +712,7 @@ def _sevenzip_factory(limits: Limits, tmp_dir: str | None, packed_size: int,
 
         def write(self, data: bytes | bytearray) -> int:
             self.written += len(data)
-            problem = None
-            if self.written > limits.max_member_size:
-                problem = f"suspected archive bomb: expanded past {limits.max_member_size} bytes; skipped"
-            elif self.written > limits.ratio_floor and self.written > limits.max_ratio * max(packed_size, 1):
-                problem = (f"suspected archive bomb: {self.written} bytes from a {packed_size}-byte archive "
-                           f"(ratio over {limits.max_ratio:g}:1); skipped")
+            problem = limits.exceeded(self.written, packed_size)
             if problem:
                 self.spool.close()
                 factory.current = None

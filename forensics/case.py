@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -122,8 +121,3 @@ def open_case(path: Path) -> Case:
         created=meta.get("created", ""),
         tool_version=meta.get("tool_version", ""),
     )
-
-
-def relative_to_case(case: Case, path: Path) -> str:
-    """A path inside the case as the audit log names it (relative to the case folder)."""
-    return os.path.relpath(path, case.path)

@@ -59,13 +59,6 @@ COLUMN_NAMES: tuple[str, ...] = tuple(COLUMNS)
 KEY = ("root", "path")
 
 
-def new_row(**values: Any) -> dict[str, Any]:
-    """A catalogue row with every column present (missing ones null)."""
-    row = dict.fromkeys(COLUMNS)
-    row.update(values)
-    return row
-
-
 TIME_COLUMNS = ("mtime", "ctime", "atime", "recorded_at")
 _BUILD_SCHEMA = pl.Schema({name: (pl.Int64() if name in TIME_COLUMNS else dtype) for name, dtype in SCHEMA.items()})
 
@@ -76,9 +69,10 @@ def rows_to_frame(rows: Iterable[tuple[Any, ...]]) -> pl.DataFrame:
     return frame.with_columns(pl.col(name).cast(UTC_NS) for name in TIME_COLUMNS)
 
 
-def with_epoch_times(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame with its time columns as integer epoch nanoseconds, as rows carry them."""
-    return frame.with_columns(pl.col(name).dt.epoch("ns") for name in TIME_COLUMNS)
+def disk_rows(case: Case, columns: list[str]) -> pl.DataFrame:
+    """The current rows of files on disk (no archive members), times as epoch nanoseconds."""
+    rows = current_rows(read_catalogue(case)).filter(pl.col("depth") == 0).select(columns)
+    return rows.with_columns(pl.col(name).dt.epoch("ns") for name in TIME_COLUMNS if name in columns)
 
 
 def empty_frame() -> pl.DataFrame:
@@ -150,12 +144,7 @@ def current_rows(catalogue: pl.DataFrame) -> pl.DataFrame:
     """
     if catalogue.is_empty():
         return catalogue
-    latest = (
-        catalogue.with_row_index("_order")
-        .sort("_order")
-        .unique(subset=list(KEY), keep="last", maintain_order=True)
-        .drop("_order")
-    )
+    latest = catalogue.unique(subset=list(KEY), keep="last", maintain_order=True)
     holders = latest.filter(pl.col("depth") == 0).select(
         "root", pl.col("path").alias("archive"), pl.col("ingest_id").alias("_holder_ingest"))
     members = (

@@ -194,7 +194,7 @@ def ingest(case_dir: Path, paths: tuple[str, ...], label: str | None, max_member
 @cli.command()
 @click.argument("case_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print every current row as JSON.")
-@click.option("--export", "export_format", type=click.Choice(["hashdeep", "dfxml", "csv"]),
+@click.option("--export", "export_format", type=click.Choice(["hashdeep", "dfxml", "csv"]),  # export.FORMATS; not imported: it loads Polars
               help="Write the catalogue in this format to -o FILE.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="File to write the export to.")
 @click.option("--errors", is_flag=True, help="List only the entries with an error.")

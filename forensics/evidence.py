@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from forensics.archives import ArchiveReader, Limits, container_kind, describe_exception, display
+from forensics.archives import (
+    ArchiveReader,
+    Limits,
+    container_kind,
+    describe_exception,
+    display,
+    kind_of,
+)
 from forensics.filetype import HEAD_SIZE, FileTyper
 from forensics.hashing import CHUNK_SIZE, Digests, MultiHash, digest_bytes
 
@@ -35,24 +42,10 @@ class DiskEntry:
     regular: bool = False  # known to be a regular file from the folder listing, not yet stat'ed
     root_kind: str = "folder"  # or "file", when the evidence path given was a single file
 
-
-def kind_of(mode: int) -> str:
-    """The catalogue's kind for an st_mode."""
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "directory"
-    if stat.S_ISLNK(mode):
-        return "symlink"
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISBLK(mode):
-        return "block-device"
-    if stat.S_ISCHR(mode):
-        return "char-device"
-    return "other"
+    @property
+    def is_file(self) -> bool:
+        """A regular file (to be read), as the listing or the stat says."""
+        return self.regular or (self.st is not None and stat.S_ISREG(self.st.st_mode))
 
 
 def walk(root: str, stat_files: bool = True, exclude: str | None = None) -> Iterator[DiskEntry]:
@@ -93,7 +86,12 @@ def walk(root: str, stat_files: bool = True, exclude: str | None = None) -> Iter
 
 def open_folder(path: str, follow: bool = False) -> int:
     """Open a folder for listing without updating its access time."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
+    return _open_noatime(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+                         | (0 if follow else os.O_NOFOLLOW))
+
+
+def _open_noatime(path: str, flags: int) -> int:
+    """os.open with O_NOATIME where the system allows it (it needs ownership or CAP_FOWNER)."""
     if NOATIME:
         try:
             return os.open(path, flags | NOATIME)
@@ -172,13 +170,7 @@ def stat_row(entry: DiskEntry) -> dict[str, Any]:
 
 def open_read_only(path: str) -> int:
     """Open a regular file read-only, never following a link, without updating its atime."""
-    if NOATIME:
-        try:
-            return os.open(path, OPEN_FLAGS | NOATIME)
-        except OSError as exc:
-            if exc.errno != errno.EPERM:  # O_NOATIME needs ownership or CAP_FOWNER
-                raise
-    return os.open(path, OPEN_FLAGS)
+    return _open_noatime(path, OPEN_FLAGS)
 
 
 class _ReadFailed(Exception):

@@ -11,6 +11,7 @@ import polars as pl
 
 from forensics import __version__
 from forensics.case import Case
+from forensics.catalogue import TIME_COLUMNS
 from forensics.errors import ForensicsError
 from forensics.evidence import evidence_location
 
@@ -28,7 +29,7 @@ def for_display(rows: pl.DataFrame) -> pl.DataFrame:
     """Rows with bytes as hex and times as ISO 8601 UTC text, for CSV and JSON."""
     return rows.with_columns(
         pl.col("path_bytes").bin.encode("hex"),
-        *[pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S.%9fZ") for name in ("mtime", "ctime", "atime", "recorded_at")],
+        *[pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S.%9fZ") for name in TIME_COLUMNS],
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,11 +28,10 @@ from forensics.catalogue import (
     COLUMN_NAMES,
     PartWriter,
     current_rows,
+    disk_rows,
     merge_parts,
     new_ingest_id,
     part_files,
-    read_catalogue,
-    with_epoch_times,
 )
 from forensics.evidence import (
     DiskEntry,
@@ -93,13 +91,8 @@ class _Known:
 
 
 def _known_entries(case: Case) -> dict[tuple[str, str], _Known]:
-    rows = with_epoch_times(current_rows(read_catalogue(case)).filter(pl.col("depth") == 0))
-    known: dict[tuple[str, str], _Known] = {}
-    for root, path, size, mtime, ctime, inode, kind, sha256, error in rows.select(
-        "root", "path", "size", "mtime", "ctime", "inode", "kind", "sha256", "error"
-    ).iter_rows():
-        known[(root, path)] = _Known(size, mtime, ctime, inode, kind, sha256, error)
-    return known
+    rows = disk_rows(case, ["root", "path", "size", "mtime", "ctime", "inode", "kind", "sha256", "error"])
+    return {(root, path): _Known(*rest) for root, path, *rest in rows.iter_rows()}
 
 
 def _same_stat(known: _Known, row: dict[str, Any]) -> bool:
@@ -223,8 +216,7 @@ def ingest_unlocked(
             if excluded is not None:
                 note(f"{excluded}: the case folder lies inside the evidence; it is not catalogued")
             for entry in walk(root, stat_files=bool(known), exclude=excluded):
-                is_file = entry.regular or (entry.st is not None and stat.S_ISREG(entry.st.st_mode))
-                if is_file and not known:  # first ingest: nothing to compare, the worker builds the row
+                if entry.is_file and not known:  # first ingest: nothing to compare, the worker builds the row
                     yield entry
                     continue
                 row = stat_row(entry)
@@ -235,7 +227,7 @@ def ingest_unlocked(
                     if progress is not None:
                         progress(1, 0)
                     continue
-                if is_file:
+                if entry.is_file:
                     yield entry
                 else:
                     finish([as_tuple(row, COLUMN_NAMES, stamp)], entry)
@@ -305,11 +297,14 @@ def run_pool(
     finish gets each file's rows as tuples in catalogue column order (COLUMN_NAMES).
     """
     setup = (limits, tmp_dir, full_typing, open_archives, COLUMN_NAMES, stamp or {})
+    def finish_batch(batch: list[DiskEntry], groups: list[list[tuple[Any, ...]]]) -> None:
+        for entry, group in zip(batch, groups, strict=True):
+            finish(group, entry)
+
     if workers <= 1:
         init_worker(*setup)
         for batch in _batches(entries):
-            for entry, group in zip(batch, read_batch(batch), strict=True):
-                finish(group, entry)
+            finish_batch(batch, read_batch(batch))
         return
     context = multiprocessing.get_context("spawn")
     window: deque[tuple[list[DiskEntry], Future[list[list[tuple[Any, ...]]]]]] = deque()
@@ -319,12 +314,10 @@ def run_pool(
                 window.append((batch, pool.submit(read_batch, batch)))
                 while len(window) > workers * 3:
                     done_batch, future = window.popleft()
-                    for entry, group in zip(done_batch, future.result(), strict=True):
-                        finish(group, entry)
+                    finish_batch(done_batch, future.result())
             while window:
                 done_batch, future = window.popleft()
-                for entry, group in zip(done_batch, future.result(), strict=True):
-                    finish(group, entry)
+                finish_batch(done_batch, future.result())
         except BaseException:
             for _, future in window:
                 future.cancel()

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
 from forensics.archives import Limits, tmp_dir_for
 from forensics.audit import sha256_file
 from forensics.case import Case
-from forensics.catalogue import COLUMN_NAMES, current_rows, read_catalogue, with_epoch_times
+from forensics.catalogue import COLUMN_NAMES, disk_rows
 from forensics.evidence import DiskEntry, as_tuple, evidence_location, stat_row, walk
 from forensics.ingest import case_inside, default_workers, one_line, run_pool
 
@@ -65,7 +62,8 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
     """Re-hash every file on disk and compare with the catalogue; check the case's own files."""
     report = VerifyReport()
     _check_case_files(case, report)
-    rows = with_epoch_times(current_rows(read_catalogue(case)).filter(pl.col("depth") == 0))
+    compared = ["kind", "size", "sha256", "md5", "sha1", "link_target", "mtime"]
+    rows = disk_rows(case, ["root", "path", "root_kind", "error", *compared])
     expected: dict[tuple[str, str], dict[str, Any]] = {
         (row["root"], row["path"]): row for row in rows.iter_rows(named=True)
     }
@@ -83,7 +81,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
             report.new.append(one_line(evidence_location(*key, entry.root_kind)))
             return
         differences = [
-            name for name in ("kind", "size", "sha256", "md5", "sha1", "link_target", "mtime")
+            name for name in compared
             if before.get(name) != now.get(name) and not (name in ("md5", "sha1", "sha256") and now.get("error"))
         ]
         if now.get("error") and not before.get("error"):
@@ -97,7 +95,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
             if not os.path.lexists(root):
                 continue
             for entry in walk(root, exclude=case_inside(case, root)):
-                if entry.st is not None and stat.S_ISREG(entry.st.st_mode):
+                if entry.is_file:
                     yield entry
                 else:
                     compare([as_tuple(stat_row(entry), COLUMN_NAMES, {})], entry)
