@@ -139,6 +139,28 @@ def epoch_ns(seconds: float | None) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class Compressed:
+    """The compressed bytes behind a member, for the ratio limit: a running count of what its
+    decoder has consumed (gzip, bzip2, xz, zstd streams), or a fixed total (a zip member's
+    compressed size)."""
+
+    count: Callable[[], int]
+    running: bool
+
+    @classmethod
+    def fixed(cls, size: int) -> Compressed:
+        """A total known in advance."""
+        return cls(lambda: size, running=False)
+
+    def from_here(self) -> Compressed:
+        """For a member that starts now within this stream: a running count restarts at zero."""
+        if not self.running:
+            return self
+        start = self.count()
+        return Compressed(lambda: self.count() - start, running=True)
+
+
 class ArchiveBomb(Exception):
     """A member expanded past the limits."""
 
@@ -175,13 +197,12 @@ class Tee:
         self,
         read: Callable[[int], bytes],
         limits: Limits | None,
-        compressed: Callable[[], int] | None = None,
+        compressed: Compressed | None = None,
         hashing: bool = True,
     ) -> None:
         self._read = read
         self.limits = limits
         self.compressed = compressed
-        self._compressed_start = compressed() if compressed else 0
         self.hasher: MultiHash | ByteCount = MultiHash() if hashing else ByteCount()
         self.head = bytearray()
         self._pending = b""
@@ -211,7 +232,7 @@ class Tee:
     def _check(self) -> None:
         if self.limits is None:
             return
-        consumed = self.compressed() - self._compressed_start if self.compressed is not None else None
+        consumed = self.compressed.count() if self.compressed is not None else None
         problem = self.limits.exceeded(self.hasher.size, consumed)
         if problem is not None:
             raise ArchiveBomb(self, problem)
@@ -277,7 +298,7 @@ class ArchiveReader:
                 return self._sevenzip(handle, chain, depth)
             tee = Tee(handle.read, None, hashing=False)  # the container itself is hashed by its caller
             if kind == "tar":
-                return self._tar(tee, chain, depth, lambda: tee.count)
+                return self._tar(tee, chain, depth, Compressed(lambda: tee.count, running=True))
             self._decompress(kind, tee, chain, depth)
             return None
         except StreamError as exc:
@@ -291,10 +312,12 @@ class ArchiveReader:
         chain: str,
         depth: int,
         meta: dict[str, Any],
-        compressed: Callable[[], int] | None,
+        compressed: Compressed | None,
         parent_streams: bool,
     ) -> None:
         """Hash, type and (if it is a container) open one member read from a stream.
+
+        compressed: the compressed bytes behind this member (None: not judged by ratio).
 
         parent_streams says the parent can only be read in order (gzip, tar): after a bomb
         or a failed read inside this member, the parent cannot go on and the error is raised
@@ -318,7 +341,7 @@ class ArchiveReader:
                     spool.seek(0)
                     error = self.open_container(kind, spool, chain, depth)  # type: ignore[arg-type]
             elif kind == "tar":
-                outer = compressed or (lambda: tee.count)
+                outer = compressed or Compressed(lambda: tee.count, running=True)
                 tee.compressed = None  # a tar adds no compression: its members are judged, not the tar
                 error = self._tar(tee, chain, depth, outer)
                 tee.drain()
@@ -361,10 +384,10 @@ class ArchiveReader:
             meta["mtime"] = epoch_ns(mtime) if mtime else None
         member_chain = f"{chain}{SEP}{name}"
         with _decompressor(kind, tee) as stream:
-            self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta, lambda: tee.count,
-                                  parent_streams=True)
+            self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta,
+                                  Compressed(lambda: tee.count, running=True), parent_streams=True)
 
-    def _tar(self, tee: Tee, chain: str, depth: int, compressed: Callable[[], int]) -> str | None:
+    def _tar(self, tee: Tee, chain: str, depth: int, compressed: Compressed) -> str | None:
         count = 0
         try:
             with tarfile.open(fileobj=tee, mode="r|") as archive:  # type: ignore[call-overload]
@@ -380,7 +403,7 @@ class ArchiveReader:
         return None
 
     def _tar_member(
-        self, archive: tarfile.TarFile, member: tarfile.TarInfo, chain: str, depth: int, compressed: Callable[[], int]
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo, chain: str, depth: int, compressed: Compressed
     ) -> None:
         name = member.name
         meta: dict[str, Any] = {
@@ -395,7 +418,8 @@ class ArchiveReader:
         if member.isfile():
             extracted = archive.extractfile(member)
             assert extracted is not None
-            self.catalogue_stream(_read1(extracted), member_chain, depth + 1, meta, compressed, parent_streams=True)
+            self.catalogue_stream(_read1(extracted), member_chain, depth + 1, meta, compressed.from_here(),
+                                  parent_streams=True)
             return
         kind = "hardlink" if member.islnk() else kind_of(meta["mode"])
         self.emit({"path": member_chain, "depth": depth + 1, "kind": kind, "size": member.size,
@@ -428,7 +452,7 @@ class ArchiveReader:
         try:
             with archive.open(info) as stream:
                 self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta,
-                                      lambda: info.compress_size, parent_streams=False)
+                                      Compressed.fixed(info.compress_size), parent_streams=False)
         except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
             self.emit({"path": member_chain, "depth": depth + 1, "kind": "file", "size": info.file_size,
                        "error": f"member unreadable: {describe_exception(exc)}", **meta})
@@ -450,7 +474,7 @@ class ArchiveReader:
                            "error": reason, **meta})
                 continue
             self.catalogue_stream(data_reader, member_chain, depth + 1, meta,
-                                  lambda size=info.compress_size: size, parent_streams=False)
+                                  Compressed.fixed(info.compress_size), parent_streams=False)
         return found
 
     def _sevenzip(self, handle: IO[bytes], chain: str, depth: int) -> str | None:

@@ -132,7 +132,13 @@ def read_catalogue(case: Case, include_parts: bool = True) -> pl.DataFrame:
         frames.extend(pl.read_parquet(part) for part in part_files(case))
     if not frames:
         return empty_frame()
-    return pl.concat([frame.select(SCHEMA.names()).cast(SCHEMA) for frame in frames], how="vertical")
+    return pl.concat([_conform(frame) for frame in frames], how="vertical")
+
+
+def _conform(frame: pl.DataFrame) -> pl.DataFrame:
+    """A frame with exactly the catalogue's columns: ones it was written without are null."""
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in SCHEMA.items() if name not in frame.columns]
+    return frame.with_columns(missing).select(SCHEMA.names()).cast(SCHEMA)
 
 
 def current_rows(catalogue: pl.DataFrame) -> pl.DataFrame:

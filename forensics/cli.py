@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -311,17 +312,20 @@ def log_command(case_dir: Path, check: bool, as_json: bool) -> None:
         count = sum(1 for _ in opened.audit.entries())
         click.echo(f"audit trail intact: {count} entries, each chained to the one before")
         return
+    def say(text: str) -> None:  # names that are not UTF-8 come back from JSON as lone surrogates
+        click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
     for entry in opened.audit.entries():
         if as_json:
-            click.echo(json.dumps(entry, ensure_ascii=False, sort_keys=True))
+            say(json.dumps(entry, ensure_ascii=False, sort_keys=True))
             continue
-        command = " ".join(entry.get("command", []))
-        click.echo(f"{entry.get('seq', '?'):>4} {entry.get('time_utc', '?')} {entry.get('user', '?')}@"
-                   f"{entry.get('host', '?')} [{entry.get('outcome', '?')}] {command}")
+        command = " ".join(shlex.quote(part) for part in entry.get("command", []))
+        say(f"{entry.get('seq', '?'):>4} {entry.get('time_utc', '?')} {entry.get('user', '?')}@"
+            f"{entry.get('host', '?')} [{entry.get('outcome', '?')}] {command}")
         if entry.get("message"):
-            click.echo(f"     {entry['message']}")
+            say(f"     {entry['message']}")
         for output in entry.get("outputs", []):
-            click.echo(f"     -> {output.get('path')} sha256:{output.get('sha256')}")
+            say(f"     -> {output.get('path')} sha256:{output.get('sha256')}")
 
 
 def main() -> None:

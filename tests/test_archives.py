@@ -345,3 +345,16 @@ def test_a_nested_archive_holding_a_bomb_keeps_its_own_hashes(case_dir: Path, tm
     assert rows[f"outer.zip!{name}"]["sha256"] == hashlib.sha256(inner).hexdigest()
     assert "suspected archive bomb" in rows[f"outer.zip!{name}!zeros.bin"]["error"]
     assert rows[f"outer.zip!{name}!ok.txt"]["sha256"] == hashlib.sha256(b"ok\n").hexdigest()
+
+
+def test_big_ordinary_members_are_not_taken_for_bombs(case_dir: Path, tmp_path: Path) -> None:
+    big = os.urandom(20 << 20)  # past the 16 MiB point where the ratio starts to be judged
+    evidence = tmp_path / "ev"
+    write(evidence / "big.zip", _zip_bytes({"big.bin": big}))
+    write(evidence / "big.tar.gz", _tar_bytes({"big.bin": big}, "gz"))
+    write(evidence / "tar-in.zip", _zip_bytes({"site.tar": _tar_bytes({"big.bin": big})}))
+    run("ingest", case_dir, evidence)  # exit 0: no problem recorded
+    rows = rows_of(case_dir)
+    digest = hashlib.sha256(big).hexdigest()
+    for path in ("big.zip!big.bin", "big.tar.gz!big.tar!big.bin", "tar-in.zip!site.tar!big.bin"):
+        assert rows[path]["sha256"] == digest, (path, rows[path]["error"])

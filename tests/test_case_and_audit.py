@@ -118,3 +118,34 @@ def test_an_ingest_that_finds_nothing_new_still_records_its_inputs(case_dir: Pat
     assert third["details"]["unchanged"] == 2
     assert third["inputs"] == second["inputs"]  # same evidence, same manifest hash
     assert third["inputs"][0]["entries"] == 2
+
+
+def test_log_prints_names_that_are_not_utf8_whatever_the_terminal(case_dir: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    odd = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(odd)
+    run("ingest", case_dir, os.fsdecode(odd), expect=3)
+    for flags in ([], ["--json"]):
+        shown = subprocess.run([sys.executable, "-m", "forensics.cli", "log", str(case_dir), *flags],
+                               capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+                               check=False)
+        assert shown.returncode == 0, shown.stderr
+        assert b"caf\\udce9" in shown.stdout
+
+
+def test_a_catalogue_written_before_a_column_existed_still_reads(case_dir: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    from forensics.case import open_case
+    from forensics.catalogue import read_catalogue
+
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "a.txt").write_text("a\n")
+    run("ingest", case_dir, tmp_path / "ev", "--workers", "1")
+    path = case_dir / "catalogue.parquet"
+    pl.read_parquet(path).drop("root_kind").write_parquet(path)
+    frame = read_catalogue(open_case(case_dir))
+    assert frame["root_kind"].to_list() == [None] and frame["path"].to_list() == ["a.txt"]
