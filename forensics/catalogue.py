@@ -107,13 +107,18 @@ class PartWriter:
         if not self._buffer:
             return
         self._count += 1
-        final = self.dir / f"{self.ingest_id}-{self._count:06d}.parquet"
-        tmp = final.with_suffix(".tmp")
-        rows_to_frame(self._buffer).write_parquet(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        write_part(self.dir, f"{self.ingest_id}-{self._count:06d}", self._buffer)
         self._buffer.clear()
+
+
+def write_part(directory: Path, name: str, rows: list[tuple[Any, ...]]) -> None:
+    """Write rows (tuples in column order) as directory/name.parquet: tmp name, fsync, rename."""
+    final = directory / f"{name}.parquet"
+    tmp = final.with_suffix(".tmp")
+    rows_to_frame(rows).write_parquet(tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
 
 
 def part_files(case: Case) -> list[Path]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from forensics.archives import (
@@ -26,6 +27,7 @@ from forensics.archives import (
 from forensics.filetype import HEAD_SIZE, FileTyper
 from forensics.hashing import CHUNK_SIZE, Digests, MultiHash, digest_bytes
 
+SPILL_ROWS = 20_000  # an archive's member rows past this many go to a part file from the worker
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 NOATIME = getattr(os, "O_NOATIME", 0)
 
@@ -218,9 +220,18 @@ class FileReader:
         self.tmp_dir = tmp_dir
         self.open_archives = open_archives
         self.type_files = type_files
+        self.spill: Callable[[list[dict[str, Any]]], None] | None = None
+        self.last_spilled = 0  # member rows of the last file read that went to spill()
+        self.spilled_total = 0
 
     def read(self, entry: DiskEntry) -> list[dict[str, Any]]:
-        """Rows for one regular file: its own, then one per archive member inside it."""
+        """Rows for one regular file: its own, then one per archive member inside it.
+
+        With a spill function, an archive's member rows without errors go to it in batches of
+        SPILL_ROWS as they are found (last_spilled says how many), so memory stays flat
+        however many members an archive holds.
+        """
+        self.last_spilled = 0
         try:
             fd = open_read_only(entry.path)
         except OSError as exc:
@@ -267,13 +278,22 @@ class FileReader:
 
     def _members(self, fd: int, kind: str, row: dict[str, Any]) -> list[dict[str, Any]]:
         members: list[dict[str, Any]] = []
+        plain: list[dict[str, Any]] = []  # rows without errors, which may be spilled
 
         def emit(member: dict[str, Any]) -> None:
             member["archive"] = row["path"]
             member["root_kind"] = row["root_kind"]
             member.setdefault("root", row["root"])
             member.setdefault("path_bytes", member["path"].encode("utf-8", "surrogateescape"))
-            members.append(member)
+            if self.spill is None or member.get("error"):  # problems go back to be reported
+                members.append(member)
+                return
+            plain.append(member)
+            if len(plain) >= SPILL_ROWS:
+                self.spill(plain)
+                self.last_spilled += len(plain)
+                self.spilled_total += len(plain)
+                plain.clear()
 
         reader = ArchiveReader(self.typer, self.limits, self.tmp_dir, emit)
         handle = os.fdopen(os.dup(fd), "rb", buffering=CHUNK_SIZE)
@@ -285,7 +305,7 @@ class FileReader:
             handle.close()
         if error:
             row["error"] = error
-        return members
+        return members + plain
 
 
 # -- worker processes ---------------------------------------------------------------------
@@ -294,17 +314,35 @@ _worker: tuple[FileReader, tuple[str, ...], dict[str, Any]] | None = None
 
 
 def init_worker(limits: Limits, tmp_dir: str | None, full_typing: bool, open_archives: bool,
-                columns: tuple[str, ...], stamp: dict[str, Any]) -> None:
+                columns: tuple[str, ...], stamp: dict[str, Any], parts_dir: str | None = None) -> None:
     """Set up a worker process: its reader, the catalogue's column order, values every row gets.
 
     A reader that does not open archives is verify's: it only re-hashes, so it does not type.
+    With parts_dir, the members of very large archives are written there by the worker.
     """
     global _worker
     reader = FileReader(limits, tmp_dir, full_typing, open_archives, type_files=open_archives)
+    if parts_dir is not None:
+        reader.spill = _spill_to(Path(parts_dir), columns, stamp)
     _worker = (reader, columns, stamp)
 
 
-def read_batch(entries: list[DiskEntry]) -> list[list[tuple[Any, ...]]]:
+def _spill_to(folder: Path, columns: tuple[str, ...], stamp: dict[str, Any]) -> Callable[[list[dict[str, Any]]], None]:
+    """A spill function writing member rows as part files of this ingest (Polars loaded only then)."""
+    written = 0
+
+    def spill(rows: list[dict[str, Any]]) -> None:
+        nonlocal written
+        from forensics.catalogue import write_part
+
+        written += 1
+        write_part(folder, f"{stamp['ingest_id']}-spill-{os.getpid()}-{written:06d}",
+                   [as_tuple(row, columns, stamp) for row in rows])
+
+    return spill
+
+
+def read_batch(entries: list[DiskEntry]) -> list[tuple[list[tuple[Any, ...]], int]]:
     """Read a batch of files; each file's rows as tuples in catalogue column order.
 
     Tuples, not dicts: they cost a fraction to send back to the main process and to turn
@@ -312,7 +350,11 @@ def read_batch(entries: list[DiskEntry]) -> list[list[tuple[Any, ...]]]:
     """
     assert _worker is not None, "init_worker was not called"
     reader, columns, stamp = _worker
-    return [[as_tuple(row, columns, stamp) for row in reader.read(entry)] for entry in entries]
+    results = []
+    for entry in entries:
+        rows = [as_tuple(row, columns, stamp) for row in reader.read(entry)]
+        results.append((rows, reader.last_spilled))
+    return results
 
 
 def as_tuple(row: dict[str, Any], columns: tuple[str, ...], stamp: dict[str, Any]) -> tuple[Any, ...]:

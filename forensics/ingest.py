@@ -179,7 +179,8 @@ def ingest_unlocked(
         if on_problem is not None:
             on_problem(problem)
 
-    def finish(group: list[tuple[Any, ...]], entry: DiskEntry) -> None:
+    def finish(result: tuple[list[tuple[Any, ...]], int], entry: DiskEntry) -> None:
+        group, spilled = result
         head = group[0]
         before = known.get((head[I_ROOT], head[I_PATH])) if known else None
         if before is None:
@@ -188,7 +189,7 @@ def ingest_unlocked(
             report.metadata_changed += 1
         else:
             report.changed += 1
-        report.members += len(group) - 1
+        report.members += len(group) - 1 + spilled
         size = head[I_SIZE] or 0
         if head[I_SHA256]:
             report.bytes_read += size
@@ -230,11 +231,12 @@ def ingest_unlocked(
                 if entry.is_file:
                     yield entry
                 else:
-                    finish([as_tuple(row, COLUMN_NAMES, stamp)], entry)
+                    finish(([as_tuple(row, COLUMN_NAMES, stamp)], 0), entry)
 
     outcome = "interrupted"
     try:
-        run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers, stamp=stamp)
+        run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers, stamp=stamp,
+                 parts_dir=os.fspath(case.parts_dir))
         outcome = "warnings" if report.problems else "ok"
     finally:
         try:
@@ -284,22 +286,24 @@ def _batches(entries: Iterator[DiskEntry]) -> Iterator[list[DiskEntry]]:
 
 def run_pool(
     entries: Iterator[DiskEntry],
-    finish: Callable[[list[tuple[Any, ...]], DiskEntry], None],
+    finish: Callable[[tuple[list[tuple[Any, ...]], int], DiskEntry], None],
     limits: Limits,
     tmp_dir: str | None,
     full_typing: bool,
     workers: int,
     open_archives: bool = True,
     stamp: dict[str, Any] | None = None,
+    parts_dir: str | None = None,
 ) -> None:
     """Read files on worker processes, at most a few batches in flight, results in order.
 
-    finish gets each file's rows as tuples in catalogue column order (COLUMN_NAMES).
+    finish gets, for each file, its rows as tuples in catalogue column order (COLUMN_NAMES)
+    and how many member rows the worker wrote to parts_dir itself (a very large archive's).
     """
-    setup = (limits, tmp_dir, full_typing, open_archives, COLUMN_NAMES, stamp or {})
-    def finish_batch(batch: list[DiskEntry], groups: list[list[tuple[Any, ...]]]) -> None:
-        for entry, group in zip(batch, groups, strict=True):
-            finish(group, entry)
+    setup = (limits, tmp_dir, full_typing, open_archives, COLUMN_NAMES, stamp or {}, parts_dir)
+    def finish_batch(batch: list[DiskEntry], results: list[tuple[list[tuple[Any, ...]], int]]) -> None:
+        for entry, result in zip(batch, results, strict=True):
+            finish(result, entry)
 
     if workers <= 1:
         init_worker(*setup)
@@ -307,7 +311,7 @@ def run_pool(
             finish_batch(batch, read_batch(batch))
         return
     context = multiprocessing.get_context("spawn")
-    window: deque[tuple[list[DiskEntry], Future[list[list[tuple[Any, ...]]]]]] = deque()
+    window: deque[tuple[list[DiskEntry], Future[list[tuple[list[tuple[Any, ...]], int]]]]] = deque()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=setup) as pool:
         try:
             for batch in _batches(entries):

@@ -69,8 +69,8 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
     }
     seen: set[tuple[str, str]] = set()
 
-    def compare(group: list[tuple[Any, ...]], entry: DiskEntry) -> None:
-        now = dict(zip(COLUMN_NAMES, group[0], strict=True))
+    def compare(result: tuple[list[tuple[Any, ...]], int], entry: DiskEntry) -> None:
+        now = dict(zip(COLUMN_NAMES, result[0][0], strict=True))
         key = (now["root"], now["path"])
         seen.add(key)
         report.checked += 1
@@ -98,7 +98,7 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
                 if entry.is_file:
                     yield entry
                 else:
-                    compare([as_tuple(stat_row(entry), COLUMN_NAMES, {})], entry)
+                    compare(([as_tuple(stat_row(entry), COLUMN_NAMES, {})], 0), entry)
 
     run_pool(entries(), compare, Limits(), tmp_dir_for(case.tmp_dir), False,
              workers or default_workers(), open_archives=False)

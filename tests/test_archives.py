@@ -358,3 +358,24 @@ def test_big_ordinary_members_are_not_taken_for_bombs(case_dir: Path, tmp_path: 
     digest = hashlib.sha256(big).hexdigest()
     for path in ("big.zip!big.bin", "big.tar.gz!big.tar!big.bin", "tar-in.zip!site.tar!big.bin"):
         assert rows[path]["sha256"] == digest, (path, rows[path]["error"])
+
+
+def test_the_members_of_a_huge_archive_are_written_by_the_worker(open_test_case, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from forensics import evidence
+
+    monkeypatch.setattr(evidence, "SPILL_ROWS", 5)  # the real path, at a size a test can afford
+    members = {f"m{i:02d}.txt": f"member {i}\n".encode() for i in range(23)}
+    broken = bytearray(gzip.compress(os.urandom(5000)))
+    broken[60:90] = b"\x00" * 30
+    members["broken.gz"] = bytes(broken)
+    write(tmp_path / "ev" / "many.tar", _tar_bytes(members))
+    report = ingest(open_test_case, [str(tmp_path / "ev")], workers=1)
+    assert evidence._worker is not None and evidence._worker[0].spilled_total >= 20
+    assert report.members == 25  # 24 members and the content of broken.gz
+    assert any("many.tar!broken.gz!broken: damaged or truncated" in problem for problem in report.problems)
+    rows = rows_of(open_test_case.path)
+    for name, data in members.items():
+        if name != "broken.gz":
+            assert rows[f"many.tar!{name}"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert not list((open_test_case.path / "catalogue.parts").glob("*"))  # merged
