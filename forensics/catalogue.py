@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -69,10 +69,24 @@ def rows_to_frame(rows: Iterable[tuple[Any, ...]]) -> pl.DataFrame:
     return frame.with_columns(pl.col(name).cast(UTC_NS) for name in TIME_COLUMNS)
 
 
+CURRENT_KEYS = ["root", "path", "depth", "archive", "ingest_id"]  # what current_rows needs
+
+
+def current(case: Case, columns: list[str] | None = None) -> pl.LazyFrame:
+    """The current rows of the case, lazily, with only the columns asked for (all by default)."""
+    scan = scan_catalogue(case)
+    if columns is not None:
+        scan = scan.select(list(dict.fromkeys(CURRENT_KEYS + columns)))
+    rows = current_rows(scan)
+    return rows if columns is None else rows.select(columns)
+
+
 def disk_rows(case: Case, columns: list[str]) -> pl.DataFrame:
     """The current rows of files on disk (no archive members), times as epoch nanoseconds."""
-    rows = current_rows(read_catalogue(case)).filter(pl.col("depth") == 0).select(columns)
-    return rows.with_columns(pl.col(name).dt.epoch("ns") for name in TIME_COLUMNS if name in columns)
+    rows = current(case, list(dict.fromkeys([*columns, "depth"]))).filter(pl.col("depth") == 0).select(columns)
+    return rows.with_columns(
+        pl.col(name).dt.epoch("ns") for name in TIME_COLUMNS if name in columns
+    ).collect()
 
 
 def empty_frame() -> pl.DataFrame:
@@ -128,33 +142,38 @@ def part_files(case: Case) -> list[Path]:
     return sorted(case.parts_dir.glob("*.parquet"), key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
-def read_catalogue(case: Case, include_parts: bool = True) -> pl.DataFrame:
+def scan_catalogue(case: Case) -> pl.LazyFrame:
+    """Every row recorded so far, lazily: catalogue.parquet, then the parts of ingests since
+    (in progress or interrupted), in the order they were written, so later rows come later."""
+    sources = ([case.catalogue_path] if case.catalogue_path.exists() else []) + part_files(case)
+    if not sources:
+        return empty_frame().lazy()
+    return pl.concat([_conform(pl.scan_parquet(source)) for source in sources], how="vertical")
+
+
+def read_catalogue(case: Case) -> pl.DataFrame:
     """Every row recorded so far, including those of interrupted ingests."""
-    frames = []
-    if case.catalogue_path.exists():
-        frames.append(pl.read_parquet(case.catalogue_path))
-    if include_parts:
-        frames.extend(pl.read_parquet(part) for part in part_files(case))
-    if not frames:
-        return empty_frame()
-    return pl.concat([_conform(frame) for frame in frames], how="vertical")
+    return scan_catalogue(case).collect()
 
 
-def _conform(frame: pl.DataFrame) -> pl.DataFrame:
+def _conform(frame: pl.LazyFrame) -> pl.LazyFrame:
     """A frame with exactly the catalogue's columns: ones it was written without are null."""
-    missing = [pl.lit(None, dtype).alias(name) for name, dtype in SCHEMA.items() if name not in frame.columns]
+    present = frame.collect_schema().names()
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in SCHEMA.items() if name not in present]
     return frame.with_columns(missing).select(SCHEMA.names()).cast(SCHEMA)
 
 
-def current_rows(catalogue: pl.DataFrame) -> pl.DataFrame:
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def current_rows(catalogue: Frame) -> Frame:
     """The latest row for each (root, path): what the evidence was last seen to hold.
 
     An archive member is current only when it was recorded by the same ingest as the
     latest row of the file on disk that holds it: members of an archive that has since
-    changed are history, not current.
+    changed are history, not current. Works on a DataFrame or, without loading the
+    catalogue, on a LazyFrame holding at least root, path, depth, archive and ingest_id.
     """
-    if catalogue.is_empty():
-        return catalogue
     latest = catalogue.unique(subset=list(KEY), keep="last", maintain_order=True)
     holders = latest.filter(pl.col("depth") == 0).select(
         "root", pl.col("path").alias("archive"), pl.col("ingest_id").alias("_holder_ingest"))
@@ -167,21 +186,22 @@ def current_rows(catalogue: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([latest.filter(pl.col("depth") == 0), members]).sort(list(KEY))
 
 
-def merge_parts(case: Case) -> pl.DataFrame:
-    """Fold all part files into catalogue.parquet (atomic replace) and remove them."""
+def merge_parts(case: Case) -> None:
+    """Fold the part files into catalogue.parquet and remove them.
+
+    Streamed from the files to a new file (atomic replace), so memory does not grow with
+    the size of the catalogue; rows keep the order they were written in.
+    """
     parts = part_files(case)
-    catalogue = read_catalogue(case)
-    if parts or not case.catalogue_path.exists():
-        ordered = catalogue.sort(["recorded_at", "root", "path"], nulls_last=True, maintain_order=True)
-        tmp = case.catalogue_path.with_suffix(".tmp")
-        ordered.write_parquet(tmp, statistics=True)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, case.catalogue_path)
-        for part in parts:
-            part.unlink()
-        catalogue = ordered
-    return catalogue
+    if not parts and case.catalogue_path.exists():
+        return
+    tmp = case.catalogue_path.with_suffix(".tmp")
+    scan_catalogue(case).sink_parquet(tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, case.catalogue_path)
+    for part in parts:
+        part.unlink()
 
 
 def new_ingest_id() -> str:
@@ -216,8 +236,12 @@ class Summary:
         }
 
 
+SUMMARY_COLUMNS = ["kind", "mime", "depth", "size", "error"]
+
+
 def summarise(rows: pl.DataFrame) -> Summary:
-    """Counts of catalogue rows (give it current_rows): files, bytes, errors, by kind and by type."""
+    """Counts of catalogue rows (give it current rows, at least SUMMARY_COLUMNS): files, bytes,
+    errors, by kind and by type."""
     files = rows.filter(pl.col("kind") == "file").with_columns(pl.col("mime").fill_null("(not typed)"))
     by_kind = Counter(dict(rows.group_by("kind").len().iter_rows()))
     by_mime = Counter(dict(files.group_by("mime").len().iter_rows()))

@@ -211,13 +211,16 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
     """
     import polars as pl
 
-    from forensics.catalogue import current_rows, read_catalogue, summarise
+    from forensics.catalogue import SUMMARY_COLUMNS, current, summarise
     from forensics.export import export, for_display
 
     opened = _open(case_dir)
-    rows = current_rows(read_catalogue(opened))
-    if errors:
-        rows = rows.filter(pl.col("error").is_not_null())
+    if not (errors or export_format or as_json):  # the summary: read only the columns it counts
+        summary = summarise(current(opened, SUMMARY_COLUMNS).collect())
+        _print_summary(opened.case_ref, summary)
+        return
+    lazy = current(opened)
+    rows = (lazy.filter(pl.col("error").is_not_null()) if errors else lazy).collect()
     if export_format:
         if output is None:
             _fail("--export needs -o FILE")
@@ -245,8 +248,11 @@ def catalogue(case_dir: Path, as_json: bool, export_format: str | None, output: 
         for root, path, root_kind, error in rows.select("root", "path", "root_kind", "error").iter_rows():
             click.echo(one_line(f"{evidence_location(root, path, root_kind)}: {error}"))
         return
-    summary = summarise(rows)
-    click.echo(f"case {opened.case_ref}: {summary.files:,} files ({summary.archive_members:,} of them inside archives), "
+
+
+def _print_summary(case_ref: str, summary: Any) -> None:
+    """The catalogue summary as the examiner reads it."""
+    click.echo(f"case {case_ref}: {summary.files:,} files ({summary.archive_members:,} of them inside archives), "
                f"{summary.bytes:,} bytes on disk, {summary.errors:,} with errors")
     click.echo("by kind:")
     for kind, count in summary.by_kind.items():

@@ -27,7 +27,7 @@ from forensics.case import Case
 from forensics.catalogue import (
     COLUMN_NAMES,
     PartWriter,
-    current_rows,
+    current,
     disk_rows,
     merge_parts,
     new_ingest_id,
@@ -242,13 +242,13 @@ def ingest_unlocked(
         try:
             writer.flush()
         finally:  # whatever happened, what reached the parts is merged and the run is logged
-            catalogue = merge_parts(case)
+            merge_parts(case)
             case.audit.append(
                 command or ["forensics", "ingest", os.fspath(case.path), *paths],
                 outcome,
                 f"{report.new} new, {report.changed} changed, {report.metadata_changed} metadata changed, "
                 f"{report.unchanged} unchanged, {report.members} archive members, {len(report.problems)} problems",
-                inputs=root_manifests(catalogue, walked),
+                inputs=root_manifests(case, walked),
                 outputs=[catalogue_output(case)],
                 details={**report.as_dict(), "label": label, "limits": asdict(limits), "full_typing": full_typing,
                          "rehash": rehash,
@@ -257,18 +257,23 @@ def ingest_unlocked(
     return report
 
 
-def root_manifests(catalogue: pl.DataFrame, roots: list[str]) -> list[dict[str, Any]]:
+def root_manifests(case: Case, roots: list[str]) -> list[dict[str, Any]]:
     """Each evidence root as an audit-log input: its current entries and the SHA-256 of its
-    manifest, a line 'sha256 size path' per current entry in path order."""
-    current = current_rows(catalogue)
-    inputs = []
-    for root in sorted(set(roots)):
-        rows = current.filter(pl.col("root") == root).sort("path")
-        digest = hashlib.sha256()
-        for sha256, size, path in rows.select("sha256", "size", "path").iter_rows():
-            digest.update(f"{sha256 or '-'} {size if size is not None else '-'} {path}\n".encode())
-        inputs.append({"path": root, "entries": rows.height, "sha256": digest.hexdigest()})
-    return inputs
+    manifest, a line 'sha256 size path' per current entry in path order.
+
+    Read lazily, only the columns needed, so memory stays small for large catalogues.
+    """
+    wanted = sorted(set(roots))
+    if not wanted:
+        return []
+    rows = (current(case, ["root", "path", "sha256", "size"]).filter(pl.col("root").is_in(wanted))
+            .collect())
+    digests = {root: hashlib.sha256() for root in wanted}
+    counts = dict.fromkeys(wanted, 0)
+    for root, path, sha256, size in rows.iter_rows():
+        digests[root].update(f"{sha256 or '-'} {size if size is not None else '-'} {path}\n".encode())
+        counts[root] += 1
+    return [{"path": root, "entries": counts[root], "sha256": digests[root].hexdigest()} for root in wanted]
 
 
 def _batches(entries: Iterator[DiskEntry]) -> Iterator[list[DiskEntry]]:
