@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FORENSICS := $(VENV)/bin/forensics
 RUNTIME_DEBS := libmagic1
-TEST_DEBS := hashdeep p7zip-full
+TEST_DEBS := hashdeep p7zip-full mariadb-server mariadb-client postgresql postgresql-client
 
 .PHONY: setup setup-test demo test docs bench lint clean
 

@@ -383,7 +383,7 @@ class ArchiveReader:
             mtime = struct.unpack("<I", bytes(tee.head[4:8]))[0] if len(tee.head) >= 8 else 0
             meta["mtime"] = epoch_ns(mtime) if mtime else None
         member_chain = f"{chain}{SEP}{name}"
-        with _decompressor(kind, tee) as stream:
+        with decompressor(kind, tee) as stream:
             self.catalogue_stream(_read1(stream), member_chain, depth + 1, meta,
                                   Compressed(lambda: tee.count, running=True), parent_streams=True)
 
@@ -460,7 +460,7 @@ class ArchiveReader:
     def _zip_local_headers(self, handle: IO[bytes], chain: str, depth: int) -> int:
         """Recover members of a zip whose central directory is lost, from their local headers."""
         found = 0
-        for info, data_reader in _iter_local_headers(handle):
+        for info, data_reader in iter_local_headers(handle):
             found += 1
             meta = _zip_meta(info, chain)
             member_chain = f"{chain}{SEP}{display(to_bytes(info.filename))}"
@@ -537,7 +537,7 @@ class ArchiveReader:
             return error
 
 
-def _decompressor(kind: str, source: Tee) -> Any:
+def decompressor(kind: str, source: Tee) -> Any:
     """A reader of the decompressed bytes of one stream kind (closing it leaves source open)."""
     if kind == "gzip":
         return gzip.GzipFile(fileobj=source, mode="rb")
@@ -644,7 +644,7 @@ def _stream_member_name(kind: str, tee: Tee, chain: str) -> str:
     return base + ".out"
 
 
-def _iter_local_headers(handle: IO[bytes]) -> Iterator[tuple[zipfile.ZipInfo, Callable[[int], bytes] | None]]:
+def iter_local_headers(handle: IO[bytes]) -> Iterator[tuple[zipfile.ZipInfo, Callable[[int], bytes] | None]]:
     """Walk a zip's local file headers in order, giving each member and a reader for its data."""
     while True:
         start = handle.tell()

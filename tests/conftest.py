@@ -16,6 +16,8 @@ from forensics.case import Case, open_case
 from forensics.catalogue import current_rows, read_catalogue
 from forensics.cli import cli
 
+pytest_plugins = ["dbservers"]  # fixtures mariadb, postgres: private DB servers as oracles
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REQUIRE_SHARED = os.environ.get("FORENSICS_REQUIRE_SHARED_DATA") == "1"
 REQUIRE_TOOLS = os.environ.get("FORENSICS_REQUIRE_TOOLS") == "1"

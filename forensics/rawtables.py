@@ -1,0 +1,264 @@
+"""Raw tables: each source's tables exactly as the source holds them, stored in the case.
+
+A source (a dump, a SQLite file, a CSV file) is read into the folder raw/<key>/, where
+<key> is the first 16 hex digits of its SHA-256: one Parquet file per table and a
+source.json that names the source, its format, each table's columns with their declared
+types, row counts, the Parquet paths, and the problems met while reading. A reading in
+progress writes into raw/<key>.partial/ and is renamed when complete, so a crash never
+leaves half a source that looks whole.
+
+Values are kept losslessly. Text stays text exactly as written (numbers too: "1.50" stays
+"1.50"), NULL stays null, the empty string stays empty. A column that holds bytes which do
+not decode in the source's character set, or is declared binary, is stored as Binary with
+the exact bytes. Each row carries locator columns (_line and _offset in a dump, _rowid in
+SQLite, _line in a CSV) that say where in the source it was read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forensics.case import Case
+
+SOURCE_FILE = "source.json"
+BATCH_ROWS = 50_000
+LOCATOR_COLUMNS = ("_line", "_offset", "_rowid")
+
+Value = str | bytes | int | float | None
+
+
+@dataclass
+class ColumnInfo:
+    """One column of a raw table as the source declares it."""
+
+    name: str
+    declared_type: str | None = None
+    stored_as: str = "String"  # String, Binary, Int64 or Float64 once read
+
+
+@dataclass
+class TableInfo:
+    """One raw table of a source."""
+
+    name: str
+    parquet: str  # path relative to the case folder
+    columns: list[ColumnInfo]
+    locator: list[str]
+    rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Problem:
+    """Something met while reading a source: where it is and what it was."""
+
+    where: str
+    message: str
+    skipped: bool = False  # True: a statement deliberately skipped (procedure, trigger...), not damage
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def source_key(sha256: str) -> str:
+    """The folder name under raw/ for a source with this SHA-256."""
+    return sha256[:16]
+
+
+def _file_name(table: str, taken: set[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", table).strip("._") or "table"
+    name, n = stem, 1
+    while name.lower() in taken:
+        n += 1
+        name = f"{stem}-{n}"
+    taken.add(name.lower())
+    return name + ".parquet"
+
+
+def column_frame(names: Sequence[str], columns: Sequence[list[Value]], binary: Sequence[bool] = ()) -> pl.DataFrame:
+    """A batch of rows, one Python list per column, as a DataFrame of lossless dtypes.
+
+    A column of text and nulls becomes String; one holding any bytes (or marked in
+    `binary`) becomes Binary, text in it encoded as UTF-8; integers become Int64, floats
+    Float64, and a column that mixes numbers and text becomes String.
+    """
+    series = []
+    for index, (name, values) in enumerate(zip(names, columns, strict=True)):
+        force_binary = index < len(binary) and binary[index]
+        series.append(_series(name, values, force_binary))
+    return pl.DataFrame(series)
+
+
+def _series(name: str, values: list[Value], force_binary: bool) -> pl.Series:
+    kinds = {type(v) for v in values if v is not None}
+    if force_binary or bytes in kinds:
+        return pl.Series(name, [v.encode() if isinstance(v, str) else _number_bytes(v) for v in values],
+                         dtype=pl.Binary)
+    if not kinds or kinds == {str}:
+        return pl.Series(name, values, dtype=pl.String)
+    if kinds == {int} or kinds == {bool, int} or kinds == {bool}:
+        if all(v is None or -(1 << 63) <= v < (1 << 63) for v in values):  # type: ignore[operator]
+            return pl.Series(name, values, dtype=pl.Int64)
+    if kinds == {float}:
+        return pl.Series(name, values, dtype=pl.Float64)
+    return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+def _number_bytes(value: Value) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+def unify_dtype(dtypes: set[pl.DataType]) -> pl.DataType:
+    """The dtype that holds every batch of a column without loss."""
+    if len(dtypes) == 1:
+        return next(iter(dtypes))
+    if pl.Binary() in dtypes:
+        return pl.Binary()
+    if dtypes <= {pl.Int64(), pl.Null()}:
+        return pl.Int64()
+    if dtypes <= {pl.Float64(), pl.Null()}:
+        return pl.Float64()
+    return pl.String()
+
+
+class TableWriter:
+    """Collects the batches of one raw table and writes its Parquet file at the end."""
+
+    def __init__(self, source: SourceWriter, info: TableInfo) -> None:
+        self.source = source
+        self.info = info
+        self._parts: list[Path] = []
+        self._dtypes: dict[str, set[pl.DataType]] = {}
+
+    @property
+    def column_names(self) -> list[str]:
+        """The source's column names (without locators)."""
+        return [c.name for c in self.info.columns]
+
+    def add_columns(self, columns: Sequence[list[Value]], locators: Sequence[list[int | None]],
+                    binary: Sequence[bool] = ()) -> None:
+        """Add a batch: one list per source column, then one list per locator column."""
+        names = self.column_names
+        frame = column_frame(names, columns, binary)
+        frame = frame.with_columns(pl.Series(name, values, dtype=pl.Int64)
+                                   for name, values in zip(self.info.locator, locators, strict=True))
+        self.add_frame(frame)
+
+    def add_frame(self, frame: pl.DataFrame) -> None:
+        """Add a batch already built as a DataFrame with the table's columns and locators."""
+        if frame.height == 0:
+            return
+        for name, dtype in frame.schema.items():
+            self._dtypes.setdefault(name, set()).add(dtype)
+        part = self.source.partial / f".{Path(self.info.parquet).stem}.{len(self._parts):06d}.part.parquet"
+        frame.write_parquet(part, statistics=False)
+        self._parts.append(part)
+        self.info.rows += frame.height
+
+    def finish(self) -> None:
+        """Write the table's Parquet file from its batches, every batch in one lossless schema."""
+        target = self.source.partial / Path(self.info.parquet).name
+        names = self.column_names + self.info.locator
+        schema: dict[str, pl.DataType] = {}
+        for column in self.info.columns:
+            dtype = unify_dtype(self._dtypes.get(column.name, {pl.String()}) - {pl.Null()} or {pl.String()})
+            schema[column.name] = dtype
+            column.stored_as = str(dtype)
+        for name in self.info.locator:
+            schema[name] = pl.Int64()
+        if not self._parts:
+            pl.DataFrame(schema=schema).write_parquet(target)
+            return
+        frames = [pl.scan_parquet(part).select(pl.col(n).cast(schema[n]) for n in names) for part in self._parts]
+        pl.concat(frames, how="vertical").sink_parquet(target)
+        for part in self._parts:
+            part.unlink()
+
+
+class SourceWriter:
+    """Writes the raw tables of one source into raw/<key>.partial/, then puts them in place."""
+
+    def __init__(self, case: Case, source: dict[str, Any]) -> None:
+        self.case = case
+        self.source = source  # path, sha256, size, format ... as recorded in source.json
+        self.key = source_key(source["sha256"])
+        self.final = case.path / "raw" / self.key
+        self.partial = case.path / "raw" / f"{self.key}.partial"
+        if self.partial.exists():
+            shutil.rmtree(self.partial)
+        self.partial.mkdir(parents=True)
+        self.tables: dict[str, TableWriter] = {}
+        self.problems: list[Problem] = []
+        self._files: set[str] = set()
+
+    def table(self, name: str, columns: list[ColumnInfo], locator: Sequence[str]) -> TableWriter:
+        """The writer of the table `name`, made on first use."""
+        if name not in self.tables:
+            parquet = f"raw/{self.key}/{_file_name(name, self._files)}"
+            self.tables[name] = TableWriter(self, TableInfo(name, parquet, columns, list(locator)))
+        return self.tables[name]
+
+    def problem(self, where: str, message: str, skipped: bool = False) -> None:
+        """Record something met while reading."""
+        self.problems.append(Problem(where, message, skipped))
+
+    def finish(self) -> dict[str, Any]:
+        """Write every table and source.json, and put the source's folder in place."""
+        for table in self.tables.values():
+            table.finish()
+        manifest = {
+            **self.source,
+            "tables": [asdict(t.info) for t in self.tables.values()],
+            "problems": [asdict(p) for p in self.problems],
+        }
+        (self.partial / SOURCE_FILE).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
+                                                encoding="utf-8")
+        if self.final.exists():
+            shutil.rmtree(self.final)
+        os.replace(self.partial, self.final)
+        return manifest
+
+    def abandon(self) -> None:
+        """Remove what an unfinished reading wrote."""
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+
+def read_manifests(case: Case) -> Iterator[dict[str, Any]]:
+    """The source.json of every source read into the case, in folder order."""
+    raw = case.path / "raw"
+    if not raw.is_dir():
+        return
+    for folder in sorted(raw.iterdir()):
+        manifest = folder / SOURCE_FILE
+        if folder.is_dir() and not folder.name.endswith(".partial") and manifest.exists():
+            yield json.loads(manifest.read_text(encoding="utf-8"))
+
+
+def table_rows(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One plain record per raw table, for listing."""
+    rows = []
+    for manifest in manifests:
+        for table in manifest["tables"]:
+            rows.append({
+                "name": table["name"],
+                "kind": "raw",
+                "format": manifest["format"],
+                "source_path": manifest["path"],
+                "source_sha256": manifest["sha256"],
+                "rows": table["rows"],
+                "columns": [{"name": c["name"], "declared_type": c["declared_type"], "stored_as": c["stored_as"]}
+                            for c in table["columns"]],
+                "parquet": table["parquet"],
+            })
+    return rows

@@ -1,0 +1,1 @@
+"""Readers that turn one source into raw tables."""
