@@ -59,6 +59,10 @@ class HashingStream:
         """Always True."""
         return True
 
+    def seekable(self) -> bool:
+        """Always False: the stream is read once, in order."""
+        return False
+
     def drain(self) -> None:
         """Read what is left, so that the hash covers the whole content."""
         while self.read(1 << 20):
@@ -92,6 +96,9 @@ class PrefixedStream:
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return False
 
 
 @contextmanager

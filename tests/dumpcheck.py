@@ -56,6 +56,10 @@ def canonical(value: bytes | None, declared: str) -> Any:
         return None
     base = declared.lower().split("(")[0].split()[0]
     try:
+        if "with time zone" in declared.lower():  # the server shows the instant in its own zone
+            from datetime import UTC, datetime
+
+            return datetime.fromisoformat(value.decode()).astimezone(UTC)
         if base in ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year", "serial", "bigserial",
                     "smallserial"):
             return int(value)
