@@ -23,7 +23,7 @@ define apt_install
 	fi
 endef
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml forensics/_dumpscan.c
 	$(call apt_install,$(RUNTIME_DEBS))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -57,6 +57,7 @@ lint: setup
 
 bench: setup-test
 	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_dumps.py
 
 clean:
 	rm -rf $(VENV) site demo-case demo-evidence .pytest_cache

@@ -30,14 +30,15 @@ class Read:
         return list(frame.select([c for c in frame.columns if not c.startswith("_")]).iter_rows())
 
 
-def read_dump(tmp_path: Path, data: bytes, dialect: str, chunk: int | None = None, name: str = "case") -> Read:
-    """Read dump bytes into a fresh case with our reader."""
+def read_dump(tmp_path: Path, data: bytes, dialect: str, chunk: int | None = None, name: str = "case",
+              compiled: bool = True) -> Read:
+    """Read dump bytes into a fresh case with our reader (compiled=False: the pure-Python row parser)."""
     folder = tmp_path / name
     case = init_case(folder, "REF", "Examiner", "UTC", ["test"])
     import hashlib
 
     writer = SourceWriter(case, {"path": "dump.sql", "sha256": hashlib.sha256(data).hexdigest(), "format": dialect})
-    SqlDumpReader(io.BytesIO(data).read, writer, dialect, chunk=chunk).read()
+    SqlDumpReader(io.BytesIO(data).read, writer, dialect, chunk=chunk, compiled=compiled).read()
     return Read(writer.finish(), case)
 
 

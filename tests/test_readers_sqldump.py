@@ -86,10 +86,11 @@ def test_mysql_locators_point_at_each_row(tmp_path: Path) -> None:
         assert row_id.encode() in lines[line - 1]
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 333, 4096])
-def test_mysql_window_boundaries_change_nothing(tmp_path: Path, chunk: int) -> None:
-    whole = read_dump(tmp_path, MYSQL_QUIRKS, "mysql", name="whole")
-    pieces = read_dump(tmp_path, MYSQL_QUIRKS, "mysql", chunk=chunk, name="pieces")
+def test_mysql_window_boundaries_change_nothing(tmp_path: Path, chunk: int, compiled: bool) -> None:
+    whole = read_dump(tmp_path, MYSQL_QUIRKS, "mysql", name="whole", compiled=False)
+    pieces = read_dump(tmp_path, MYSQL_QUIRKS, "mysql", chunk=chunk, name="pieces", compiled=compiled)
     assert pieces.problems == whole.problems
     for name, frame in whole.tables.items():
         assert pieces.tables[name].equals(frame), name
@@ -194,10 +195,11 @@ def test_postgres_quirks_values(tmp_path: Path) -> None:
     assert POSTGRES_QUIRKS[frame["_offset"][0]:].startswith(b"1\ttab")
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
 @pytest.mark.parametrize("chunk", [1, 5, 64, 1000])
-def test_postgres_window_boundaries_change_nothing(tmp_path: Path, chunk: int) -> None:
-    whole = read_dump(tmp_path, POSTGRES_QUIRKS, "postgres", name="whole")
-    pieces = read_dump(tmp_path, POSTGRES_QUIRKS, "postgres", chunk=chunk, name="pieces")
+def test_postgres_window_boundaries_change_nothing(tmp_path: Path, chunk: int, compiled: bool) -> None:
+    whole = read_dump(tmp_path, POSTGRES_QUIRKS, "postgres", name="whole", compiled=False)
+    pieces = read_dump(tmp_path, POSTGRES_QUIRKS, "postgres", chunk=chunk, name="pieces", compiled=compiled)
     assert pieces.problems == whole.problems
     for name, frame in whole.tables.items():
         assert pieces.tables[name].equals(frame), name
@@ -260,3 +262,31 @@ def test_postgres_quirks_match_postgresql(tmp_path: Path, postgres) -> None:  # 
     postgres.restore(POSTGRES_QUIRKS, "quirks")
     read = read_dump(tmp_path, POSTGRES_QUIRKS, "postgres")
     assert compare_postgres(postgres, "quirks", read, "public.accounts") == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_scanner_agrees_with_the_python_parser(tmp_path: Path, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["'a'", "''", "'it''s'", "'x\\'y'", "'\\\\'", "'\\n\\t\\0\\Z\\%\\_'", "NULL", "null", "0", "-1.5",
+              ".5", "1e-3", "0x", "0x0", "0xABC", "X'41'", "b'1'", "_binary'z'", "'é€🙂'", "'\xff'", "\"dq\"",
+              "TRUE", "/* c */ 5", "  7  ", "'a\nb'", "-", "1.2.3", "'unterminated"]
+    rows = []
+    for i in range(300):
+        values = ",".join(rng.choice(pieces) for _ in range(3))
+        rows.append(f"({i},{values})")
+    statements = []
+    while rows:
+        count = rng.randint(1, 40)
+        take, rows = rows[:count], rows[count:]
+        statements.append(f"INSERT INTO t VALUES {(',' + rng.choice(['', ' ', chr(10)])).join(take)};")
+    dump = ("CREATE TABLE t (id int, a text, b blob, c varchar(10));\n" + "\n".join(statements) + "\n")
+    data = dump.encode("utf-8", "surrogateescape").replace("\xff".encode(), b"\xff")
+    chunk = rng.choice([None, 17, 256, 5000])
+    python = read_dump(tmp_path, data, "mysql", chunk=chunk, name="python", compiled=False)
+    compiled = read_dump(tmp_path, data, "mysql", chunk=chunk, name="compiled", compiled=True)
+    assert compiled.problems == python.problems
+    assert set(compiled.tables) == set(python.tables)
+    for name, frame in python.tables.items():
+        assert compiled.tables[name].equals(frame), name

@@ -16,6 +16,7 @@ import codecs
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -293,13 +294,18 @@ class _Table:
     fast_offsets: list[int] = field(default_factory=list)
     fast_mapping: list[int] | None = None
     fast_valid_utf8: bool = True
+    arrow_chunks: list[tuple[dict[int, Any], Any, Any]] = field(default_factory=list)  # compiled scanner's rows
+    arrow_rows: int = 0
+    arrow_mapping: list[int] | None = None
 
 
 class SqlDumpReader:
     """Reads one SQL dump (dialect 'mysql' or 'postgres') into raw tables."""
 
-    def __init__(self, read: Callable[[int], bytes], out: SourceWriter, dialect: str, chunk: int | None = None) -> None:
+    def __init__(self, read: Callable[[int], bytes], out: SourceWriter, dialect: str, chunk: int | None = None,
+                 compiled: bool = True) -> None:
         self.scan = Scanner(read, chunk) if chunk else Scanner(read)
+        self.compiled = _compiled() if compiled else None
         self.out = out
         self.dialect = dialect
         self.mysql = dialect == "mysql"
@@ -831,7 +837,7 @@ class SqlDumpReader:
                              f"row of {len(values)} values for table {table.name} of {width} columns: "
                              "not stored, see the dump at this place")
             return
-        if table.fast_rows:
+        if table.fast_rows or table.arrow_chunks:
             self._convert_fast(table)  # keep the order of rows
         if not table.values:
             table.values = [[] for _ in range(width)]
@@ -891,11 +897,8 @@ class SqlDumpReader:
             if text.lower() not in ("true", "false"):
                 table.keyword_values.add(text.upper())
             return text
-        if binary and data.startswith(b"\\x"):
-            try:
-                return bytes.fromhex(data[2:].decode("ascii"))
-            except ValueError:
-                pass
+        if binary:
+            return _bytea(data)
         return _decode(data, self.charset)
 
     def _copy(self) -> None:
@@ -952,6 +955,8 @@ class SqlDumpReader:
         width = len(mapping) if mapping is not None else len(table.columns)
         if not width or self._open_comments:
             return 0, False
+        if self.compiled is not None:
+            return self._compiled_rows(table, mapping, width)
         match = tuple_pattern(width, self.mysql).match
         buf, pos, eof = scan.buf, scan.pos, scan.eof
         limit = len(buf)
@@ -993,8 +998,82 @@ class SqlDumpReader:
             self._convert_fast(table)
         return len(rows), ended
 
+    def _compiled_rows(self, table: _Table, mapping: list[int] | None, width: int) -> tuple[int, bool]:
+        """The fast path with the compiled scanner: plain tuples straight into Arrow buffers."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        scan = self.scan
+        new_pos, rows, ended, starts, lines, columns = self.compiled.scan_tuples(
+            scan.buf, scan.pos, width, scan.eof, self.mysql, BATCH_ROWS)
+        if not rows:
+            return 0, False
+        if table.lines or table.fast_rows:
+            self._flush_values(table)  # rows read another way come first
+        if table.arrow_chunks and table.arrow_mapping != mapping:
+            self._convert_fast(table)
+        table.arrow_mapping = mapping
+        positions = mapping if mapping is not None else range(width)
+        arrays = {position: self._arrow_column(table, position, rows, *columns[index])
+                  for index, position in enumerate(positions)}
+        first_line = scan.line_at(scan.pos)
+        line_numbers = pc.add(pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(lines)]),
+                                      first_line)
+        offsets = pc.add(pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(starts)]), scan.base)
+        table.arrow_chunks.append((arrays, line_numbers, offsets))
+        table.arrow_rows += rows
+        if mapping is not None and len(mapping) < len(table.columns):
+            table.partial_rows += rows
+        scan.pos = new_pos
+        if table.arrow_rows >= BATCH_ROWS:
+            self._convert_fast(table)
+        return rows, bool(ended)
+
+    def _arrow_column(self, table: _Table, position: int, rows: int, data: bytes, offsets: bytes, bitmap: bytes,
+                      nulls: int, has_hex: int, utf8: int) -> Any:
+        """One column of the compiled scanner's output as an Arrow array, String where it is text."""
+        import pyarrow as pa
+
+        buffers = [pa.py_buffer(bitmap), pa.py_buffer(offsets), pa.py_buffer(data)]
+        binary = pa.Array.from_buffers(pa.large_binary(), rows, buffers, null_count=nulls)
+        codec = self.charset
+        if table.binary[position] and not self.mysql:  # bytea written as '\x0102': the bytes it stands for
+            return pa.array([None if v is None else _bytea(v) for v in binary.to_pylist()], pa.large_binary())
+        if table.binary[position] or codec == "binary":
+            return binary
+        if codec == "utf-8" and utf8 and not has_hex:
+            return pa.Array.from_buffers(pa.large_string(), rows, buffers, null_count=nulls)
+        decoded = [None if v is None else _decode(v, codec) for v in binary.to_pylist()]
+        if any(isinstance(v, bytes) for v in decoded):
+            return binary
+        return pa.array(decoded, pa.large_string())
+
+    def _convert_arrow(self, table: _Table) -> None:
+        """Turn the compiled scanner's chunks into one batch frame."""
+        import pyarrow as pa
+
+        chunks, mapping = table.arrow_chunks, table.arrow_mapping
+        table.arrow_chunks, table.arrow_rows = [], 0
+        width = len(mapping) if mapping is not None else len(table.columns)
+        positions = mapping if mapping is not None else range(width)
+        rows = sum(len(chunk[1]) for chunk in chunks)
+        series = []
+        for index, column in enumerate(table.columns):
+            if index not in positions:
+                series.append(pl.Series(column.name, [None] * rows, pl.String))
+                continue
+            parts = [chunk[0][index] for chunk in chunks]
+            if len({part.type for part in parts}) > 1:
+                parts = [part.cast(pa.large_binary()) for part in parts]
+            series.append(pl.Series(column.name, pa.concat_arrays(parts)))
+        series.append(pl.Series("_line", pa.concat_arrays([chunk[1] for chunk in chunks])).cast(pl.Int64))
+        series.append(pl.Series("_offset", pa.concat_arrays([chunk[2] for chunk in chunks])).cast(pl.Int64))
+        self._pend(table, pl.DataFrame(series))
+
     def _convert_fast(self, table: _Table) -> None:
         """Turn the plain tuples gathered by the fast path into a batch frame, column by column."""
+        if table.arrow_chunks:
+            self._convert_arrow(table)
         rows, mapping = table.fast_rows, table.fast_mapping
         if not rows:
             return
@@ -1051,6 +1130,25 @@ class SqlDumpReader:
 
 class _Done(Exception):
     """The statement's rows were all read by the fast path."""
+
+
+def _bytea(data: bytes) -> bytes:
+    """A PostgreSQL bytea value in hex form (\\x0102) as the bytes it stands for; other forms as written."""
+    if data.startswith(b"\\x"):
+        try:
+            return bytes.fromhex(data[2:].decode("ascii"))
+        except ValueError:
+            pass
+    return data
+
+
+def _compiled() -> Any:
+    """The compiled row scanner, or None where the package was installed without it."""
+    try:
+        from forensics import _dumpscan
+    except ImportError:
+        return None
+    return _dumpscan
 
 
 class _Malformed(Exception):

@@ -1,0 +1,330 @@
+/*
+ * The compiled scanner of the SQL dump reader: the rows of INSERT statements.
+ *
+ * scan_tuples() reads as many plain tuples "(v, v, ...)" as it can from a window of a
+ * dump, where each value is a quoted string, NULL, a number or a 0x hex literal (true and
+ * false in PostgreSQL), and returns them column by column as Arrow buffers (values,
+ * int64 offsets, validity bitmap), ready to be wrapped without copying. Anything else
+ * (comments, introducers, casts, E'' strings, keywords...) stops it before that tuple,
+ * and the Python reader (forensics/readers/sqldump.py) reads it with the general parser,
+ * which gives the same values. The grammar and the escapes are those of the Python
+ * reader's fast path (forensics/readers/fastrows.py); tests compare the two.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, Py_ssize_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->data, (size_t)cap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int buf_put(Buf *b, const char *src, Py_ssize_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->data + b->len, src, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+static inline int buf_put64(Buf *b, int64_t v) { return buf_put(b, (const char *)&v, 8); }
+
+static void buf_free(Buf *b) { PyMem_Free(b->data); b->data = NULL; b->len = b->cap = 0; }
+
+typedef struct {
+    Buf data;
+    Buf offsets;   /* int64, rows + 1 */
+    Buf valid;     /* one byte per row: 0 null, 1 value */
+    int has_hex;
+} Column;
+
+enum { OK = 0, STOP = 1, NEED_MORE = 2, FAILED = -1 };
+
+static inline int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+static inline int is_ident(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+static inline int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* One quoted string starting at *p (the quote). Appends the unescaped bytes. */
+static int quoted(const char **p, const char *end, int eof, int mysql, Buf *out) {
+    const char quote = **p;
+    const char *s = *p + 1;
+    for (;;) {
+        const char *run = s;
+        while (s < end && *s != quote && !(mysql && *s == '\\')) s++;
+        if (s > run && buf_put(out, run, s - run) < 0) return FAILED;
+        if (s >= end) return eof ? STOP : NEED_MORE;
+        if (*s == '\\') {
+            if (s + 1 >= end) return eof ? STOP : NEED_MORE;
+            char c = s[1], r;
+            switch (c) {
+                case '0': r = '\0'; break;
+                case 'b': r = '\b'; break;
+                case 'n': r = '\n'; break;
+                case 'r': r = '\r'; break;
+                case 't': r = '\t'; break;
+                case 'Z': r = '\x1a'; break;
+                case '%': case '_':
+                    if (buf_put(out, s, 2) < 0) return FAILED;  /* \% and \_ keep their backslash */
+                    s += 2;
+                    continue;
+                default: r = c;
+            }
+            if (buf_put(out, &r, 1) < 0) return FAILED;
+            s += 2;
+            continue;
+        }
+        /* a quote: doubled, or the end of the string */
+        if (s + 1 >= end) return eof ? (*p = s + 1, OK) : NEED_MORE;
+        if (s[1] == quote) {
+            if (buf_put(out, &quote, 1) < 0) return FAILED;
+            s += 2;
+            continue;
+        }
+        *p = s + 1;
+        return OK;
+    }
+}
+
+/* A number as the Python fast path takes it: -?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)? not followed by [\w.] */
+static const char *number_end(const char *s, const char *end) {
+    const char *q = s;
+    if (q < end && *q == '-') q++;
+    const char *digits = q;
+    while (q < end && *q >= '0' && *q <= '9') q++;
+    if (q > digits) {
+        if (q < end && *q == '.') { q++; while (q < end && *q >= '0' && *q <= '9') q++; }
+    } else {
+        if (!(q < end && *q == '.')) return NULL;
+        q++;
+        const char *frac = q;
+        while (q < end && *q >= '0' && *q <= '9') q++;
+        if (q == frac) return NULL;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        const char *e = q + 1;
+        if (e < end && (*e == '+' || *e == '-')) e++;
+        const char *exp = e;
+        while (e < end && *e >= '0' && *e <= '9') e++;
+        if (e > exp) q = e;
+    }
+    return q;
+}
+
+static int word(const char *s, const char *end, const char *w, size_t n) {
+    return (size_t)(end - s) > n && strncmp(s, w, n) == 0 && !is_ident(s[n]);
+}
+
+/* One value at *p into column col. */
+static int value(const char **p, const char *end, int eof, int mysql, Column *col) {
+    const char *s = *p;
+    if (s >= end) return eof ? STOP : NEED_MORE;
+    char c = *s;
+    if (c == '\'' || (c == '"' && mysql)) {
+        int r = quoted(&s, end, eof, mysql, &col->data);
+        if (r != OK) return r;
+    } else if (c == 'N') {
+        if ((size_t)(end - s) <= 4) return eof ? STOP : NEED_MORE;
+        if (!word(s, end, "NULL", 4)) return STOP;
+        s += 4;
+        *p = s;
+        return buf_put(&col->valid, "\0", 1) < 0 ? FAILED : OK;
+    } else if (mysql && c == '0' && s + 1 < end && s[1] == 'x') {
+        const char *h = s + 2;
+        while (h < end && hexval(*h) >= 0) h++;
+        if (h >= end) return eof ? STOP : NEED_MORE;
+        if (h == s + 2 || is_ident(*h)) return STOP;
+        Py_ssize_t n = h - (s + 2);
+        const char *d = s + 2;
+        if (n % 2) {
+            char b = (char)hexval(*d++);
+            if (buf_put(&col->data, &b, 1) < 0) return FAILED;
+        }
+        for (; d < h; d += 2) {
+            char b = (char)(hexval(d[0]) * 16 + hexval(d[1]));
+            if (buf_put(&col->data, &b, 1) < 0) return FAILED;
+        }
+        col->has_hex = 1;
+        s = h;
+    } else if ((c >= '0' && c <= '9') || c == '-' || c == '.') {
+        const char *q = number_end(s, end);
+        if (q == NULL) return STOP;
+        if (q >= end) return eof ? STOP : NEED_MORE;
+        if (is_ident(*q) || *q == '.') return STOP;
+        if (buf_put(&col->data, s, q - s) < 0) return FAILED;
+        s = q;
+    } else if (!mysql && (c == 't' || c == 'f')) {
+        size_t n = c == 't' ? 4 : 5;
+        if ((size_t)(end - s) <= n) return eof ? STOP : NEED_MORE;
+        if (!word(s, end, c == 't' ? "true" : "false", n)) return STOP;
+        if (buf_put(&col->data, s, (Py_ssize_t)n) < 0) return FAILED;
+        s += n;
+    } else {
+        return STOP;
+    }
+    *p = s;
+    return buf_put(&col->valid, "\1", 1) < 0 ? FAILED : OK;
+}
+
+static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) { i++; continue; }
+        int len;
+        uint32_t cp;
+        if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+        else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+        else return 0;
+        if (i + len > n) return 0;
+        for (int k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return 0;
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static PyObject *scan_tuples(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos, width, limit;
+    int eof, mysql;
+    if (!PyArg_ParseTuple(args, "y*nnppn", &view, &pos, &width, &eof, &mysql, &limit)) return NULL;
+    const char *base = (const char *)view.buf;
+    const char *end = base + view.len;
+    const char *p = base + pos;
+    Column *cols = PyMem_Calloc((size_t)(width > 0 ? width : 1), sizeof(Column));
+    Buf starts = {0}, lines = {0};
+    PyObject *result = NULL;
+    if (!cols) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < width; i++)
+        if (buf_put64(&cols[i].offsets, 0) < 0) goto done;
+    Py_ssize_t rows = 0;
+    int ended = 0, failed = 0;
+    int64_t line = 0;
+    const char *counted = p;
+    while (rows < limit && p < end && *p == '(') {
+        const char *start = p;
+        /* remember where each column was, to take back a tuple that does not finish */
+        Py_ssize_t marks[3 * 64], *mark = width <= 64 ? marks : PyMem_Malloc(sizeof(Py_ssize_t) * 3 * (size_t)width);
+        if (!mark) { PyErr_NoMemory(); failed = 1; break; }
+        for (Py_ssize_t i = 0; i < width; i++) {
+            mark[3 * i] = cols[i].data.len;
+            mark[3 * i + 1] = cols[i].offsets.len;
+            mark[3 * i + 2] = cols[i].valid.len;
+        }
+        const char *q = p + 1;
+        int r = OK;
+        for (Py_ssize_t i = 0; i < width && r == OK; i++) {
+            while (q < end && is_space(*q)) q++;
+            r = value(&q, end, eof, mysql, &cols[i]);
+            if (r != OK) break;
+            if (buf_put64(&cols[i].offsets, (int64_t)cols[i].data.len) < 0) { r = FAILED; break; }
+            while (q < end && is_space(*q)) q++;
+            if (q >= end) { r = eof ? STOP : NEED_MORE; break; }
+            char want = i + 1 < width ? ',' : ')';
+            if (*q != want) { r = STOP; break; }
+            q++;
+        }
+        int last = 0;
+        if (r == OK) {  /* the separator after the tuple */
+            while (q < end && is_space(*q)) q++;
+            if (q < end && *q == ',') {
+                q++;
+                while (q < end && is_space(*q)) q++;
+            } else {
+                last = 1;
+            }
+            if (q >= end && !eof) r = NEED_MORE;
+        }
+        if (r != OK) {
+            for (Py_ssize_t i = 0; i < width; i++) {
+                cols[i].data.len = mark[3 * i];
+                cols[i].offsets.len = mark[3 * i + 1];
+                cols[i].valid.len = mark[3 * i + 2];
+            }
+            if (mark != marks) PyMem_Free(mark);
+            if (r == FAILED) failed = 1;
+            break;
+        }
+        if (mark != marks) PyMem_Free(mark);
+        for (const char *n = counted; (n = memchr(n, '\n', (size_t)(start - n))) != NULL; n++) line++;
+        counted = start;
+        if (buf_put64(&starts, (int64_t)(start - base)) < 0 || buf_put64(&lines, line) < 0) { failed = 1; break; }
+        rows++;
+        p = q;
+        if (last) { ended = 1; break; }
+    }
+    if (failed) goto done;
+    PyObject *columns = PyList_New(width);
+    if (!columns) goto done;
+    for (Py_ssize_t i = 0; i < width; i++) {
+        Column *c = &cols[i];
+        /* the validity bitmap Arrow wants, from one byte per row */
+        Py_ssize_t nbytes = (rows + 7) / 8, nulls = 0;
+        PyObject *bitmap = PyBytes_FromStringAndSize(NULL, nbytes);
+        if (!bitmap) { Py_DECREF(columns); goto done; }
+        unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(bitmap);
+        memset(bits, 0, (size_t)nbytes);
+        for (Py_ssize_t k = 0; k < rows; k++) {
+            if (c->valid.data[k]) bits[k / 8] |= (unsigned char)(1u << (k % 8));
+            else nulls++;
+        }
+        int utf8 = valid_utf8((const unsigned char *)c->data.data, c->data.len);
+        PyObject *item = Py_BuildValue("(y#y#Nnii)", c->data.data ? c->data.data : "", c->data.len,
+                                       c->offsets.data, c->offsets.len, bitmap, nulls, c->has_hex, utf8);
+        if (!item) { Py_DECREF(columns); goto done; }
+        PyList_SET_ITEM(columns, i, item);
+    }
+    result = Py_BuildValue("(nniy#y#N)", (Py_ssize_t)(p - base), rows, ended,
+                           starts.data ? starts.data : "", starts.len, lines.data ? lines.data : "", lines.len,
+                           columns);
+done:
+    if (cols) {
+        for (Py_ssize_t i = 0; i < width; i++) {
+            buf_free(&cols[i].data);
+            buf_free(&cols[i].offsets);
+            buf_free(&cols[i].valid);
+        }
+        PyMem_Free(cols);
+    }
+    buf_free(&starts);
+    buf_free(&lines);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan_tuples", scan_tuples, METH_VARARGS,
+     "scan_tuples(buf, pos, width, eof, mysql, limit) -> (pos, rows, ended, starts, lines, columns)\n\n"
+     "Read plain tuples of width values from buf at pos. columns holds, per column, (values, int64 offsets,\n"
+     "validity bitmap, null count, has_hex, valid_utf8); starts the int64 offset of each tuple, lines its\n"
+     "line counted from pos (0 = the line of pos). Stops before anything that is not plain."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_dumpscan", "The compiled scanner of dump rows.", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__dumpscan(void) { return PyModule_Create(&module); }
