@@ -49,6 +49,10 @@ typedef struct {
     int has_hex;
 } Column;
 
+static void free_columns(Column *cols, Py_ssize_t width);
+static PyObject *build_result(Column *cols, Py_ssize_t width, Py_ssize_t rows, Py_ssize_t pos, int ended,
+                              Buf *starts, Buf *lines);
+
 enum { OK = 0, STOP = 1, NEED_MORE = 2, FAILED = -1 };
 
 static inline int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -277,14 +281,35 @@ static PyObject *scan_tuples(PyObject *self, PyObject *args) {
         if (last) { ended = 1; break; }
     }
     if (failed) goto done;
+    result = build_result(cols, width, rows, p - base, ended, &starts, &lines);
+done:
+    free_columns(cols, width);
+    buf_free(&starts);
+    buf_free(&lines);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static void free_columns(Column *cols, Py_ssize_t width) {
+    if (!cols) return;
+    for (Py_ssize_t i = 0; i < width; i++) {
+        buf_free(&cols[i].data);
+        buf_free(&cols[i].offsets);
+        buf_free(&cols[i].valid);
+    }
+    PyMem_Free(cols);
+}
+
+static PyObject *build_result(Column *cols, Py_ssize_t width, Py_ssize_t rows, Py_ssize_t pos, int ended,
+                              Buf *starts, Buf *lines) {
     PyObject *columns = PyList_New(width);
-    if (!columns) goto done;
+    if (!columns) return NULL;
     for (Py_ssize_t i = 0; i < width; i++) {
         Column *c = &cols[i];
         /* the validity bitmap Arrow wants, from one byte per row */
         Py_ssize_t nbytes = (rows + 7) / 8, nulls = 0;
         PyObject *bitmap = PyBytes_FromStringAndSize(NULL, nbytes);
-        if (!bitmap) { Py_DECREF(columns); goto done; }
+        if (!bitmap) { Py_DECREF(columns); return NULL; }
         unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(bitmap);
         memset(bits, 0, (size_t)nbytes);
         for (Py_ssize_t k = 0; k < rows; k++) {
@@ -294,21 +319,95 @@ static PyObject *scan_tuples(PyObject *self, PyObject *args) {
         int utf8 = valid_utf8((const unsigned char *)c->data.data, c->data.len);
         PyObject *item = Py_BuildValue("(y#y#Nnii)", c->data.data ? c->data.data : "", c->data.len,
                                        c->offsets.data, c->offsets.len, bitmap, nulls, c->has_hex, utf8);
-        if (!item) { Py_DECREF(columns); goto done; }
+        if (!item) { Py_DECREF(columns); return NULL; }
         PyList_SET_ITEM(columns, i, item);
     }
-    result = Py_BuildValue("(nniy#y#N)", (Py_ssize_t)(p - base), rows, ended,
-                           starts.data ? starts.data : "", starts.len, lines.data ? lines.data : "", lines.len,
-                           columns);
-done:
-    if (cols) {
+    return Py_BuildValue("(nniy#y#N)", pos, rows, ended, starts->data ? starts->data : "", starts->len,
+                         lines->data ? lines->data : "", lines->len, columns);
+}
+
+/* COPY ... FROM stdin text format: one row per line, fields split by tabs, \N null, backslash escapes. */
+static PyObject *scan_copy(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos, width, limit;
+    int eof;
+    if (!PyArg_ParseTuple(args, "y*nnpn", &view, &pos, &width, &eof, &limit)) return NULL;
+    const char *base = (const char *)view.buf;
+    const char *end = base + view.len;
+    const char *p = base + pos;
+    Column *cols = PyMem_Calloc((size_t)(width > 0 ? width : 1), sizeof(Column));
+    Buf starts = {0}, lines = {0};
+    PyObject *result = NULL;
+    Py_ssize_t rows = 0;
+    int done_copy = 0;
+    int64_t line = 0;
+    if (!cols) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < width; i++)
+        if (buf_put64(&cols[i].offsets, 0) < 0) goto done;
+    while (rows < limit && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) break;  /* an incomplete line: the caller reads more, or handles the cut */
+        const char *stop = nl;
+        if (stop > p && stop[-1] == '\r') stop--;
+        if (stop - p == 2 && p[0] == '\\' && p[1] == '.') { p = nl + 1; done_copy = 1; break; }
+        Py_ssize_t fields = 1;
+        for (const char *t = p; (t = memchr(t, '\t', (size_t)(stop - t))) != NULL; t++) fields++;
+        if (fields != width) break;  /* the caller records it */
+        const char *f = p;
         for (Py_ssize_t i = 0; i < width; i++) {
-            buf_free(&cols[i].data);
-            buf_free(&cols[i].offsets);
-            buf_free(&cols[i].valid);
+            Column *c = &cols[i];
+            const char *fe = memchr(f, '\t', (size_t)(stop - f));
+            if (!fe) fe = stop;
+            if (fe - f == 2 && f[0] == '\\' && f[1] == 'N') {
+                if (buf_put(&c->valid, "\0", 1) < 0) goto done;
+            } else {
+                const char *s = f;
+                while (s < fe) {
+                    const char *run = s;
+                    while (s < fe && *s != '\\') s++;
+                    if (s > run && buf_put(&c->data, run, s - run) < 0) goto done;
+                    if (s >= fe) break;
+                    if (s + 1 >= fe) {  /* a backslash that ends the field stays */
+                        if (buf_put(&c->data, s, 1) < 0) goto done;
+                        s++;
+                        break;
+                    }
+                    char e = s[1], r;
+                    s += 2;
+                    if (e >= '0' && e <= '7') {
+                        int v = e - '0', k = 1;
+                        while (k < 3 && s < fe && *s >= '0' && *s <= '7') { v = v * 8 + (*s - '0'); s++; k++; }
+                        r = (char)(v & 0xFF);
+                    } else if (e == 'x' && s < fe && hexval(*s) >= 0) {
+                        int v = hexval(*s++);
+                        if (s < fe && hexval(*s) >= 0) v = v * 16 + hexval(*s++);
+                        r = (char)v;
+                    } else {
+                        switch (e) {
+                            case 'b': r = '\b'; break;
+                            case 'f': r = '\f'; break;
+                            case 'n': r = '\n'; break;
+                            case 'r': r = '\r'; break;
+                            case 't': r = '\t'; break;
+                            case 'v': r = '\v'; break;
+                            default: r = e;
+                        }
+                    }
+                    if (buf_put(&c->data, &r, 1) < 0) goto done;
+                }
+                if (buf_put(&c->valid, "\1", 1) < 0) goto done;
+            }
+            if (buf_put64(&c->offsets, (int64_t)c->data.len) < 0) goto done;
+            f = fe + 1;
         }
-        PyMem_Free(cols);
+        if (buf_put64(&starts, (int64_t)(p - base)) < 0 || buf_put64(&lines, line) < 0) goto done;
+        line++;
+        rows++;
+        p = nl + 1;
     }
+    result = build_result(cols, width, rows, p - base, done_copy, &starts, &lines);
+done:
+    free_columns(cols, width);
     buf_free(&starts);
     buf_free(&lines);
     PyBuffer_Release(&view);
@@ -321,6 +420,10 @@ static PyMethodDef methods[] = {
      "Read plain tuples of width values from buf at pos. columns holds, per column, (values, int64 offsets,\n"
      "validity bitmap, null count, has_hex, valid_utf8); starts the int64 offset of each tuple, lines its\n"
      "line counted from pos (0 = the line of pos). Stops before anything that is not plain."},
+    {"scan_copy", scan_copy, METH_VARARGS,
+     "scan_copy(buf, pos, width, eof, limit) -> (pos, rows, done, starts, lines, columns)\n\n"
+     "Read the lines of a COPY ... FROM stdin block (text format) with width fields each; done is true when\n"
+     "the \\. line ending the block was read. Stops before a line of another width or an incomplete line."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -162,7 +162,7 @@ class TableWriter:
         for name, dtype in frame.schema.items():
             self._dtypes.setdefault(name, set()).add(dtype)
         part = self.source.partial / f".{Path(self.info.parquet).stem}.{len(self._parts):06d}.part.parquet"
-        frame.write_parquet(part, statistics=False)
+        frame.write_parquet(part, compression="uncompressed", statistics=False)  # a scratch part: the table file is compressed once
         self._parts.append(part)
         self.info.rows += frame.height
 

@@ -290,3 +290,24 @@ def test_compiled_scanner_agrees_with_the_python_parser(tmp_path: Path, seed: in
     assert set(compiled.tables) == set(python.tables)
     for name, frame in python.tables.items():
         assert compiled.tables[name].equals(frame), name
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_copy_agrees_with_the_python_parser(tmp_path: Path, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    fields = ["a", "", "\\N", "\\\\", "\\t\\n\\r\\b\\f\\v", "\\101\\7\\0777", "\\x41\\x4", "\\xZZ", "\\q", "é€🙂",
+              "\\\\x00ff", "tail\\", "\\N\\N", "\xff"]
+    lines = []
+    for _ in range(400):
+        width = 3 if rng.random() > 0.02 else rng.choice([2, 4])  # now and then a line of the wrong width
+        lines.append("\t".join(rng.choice(fields) for _ in range(width)) + rng.choice(["", "\r"]))
+    dump = ("CREATE TABLE public.t (a text, b bytea, c text);\nCOPY public.t (a, b, c) FROM stdin;\n"
+            + "\n".join(lines) + "\n\\.\n")
+    data = dump.encode("utf-8").replace("\xff".encode(), b"\xff")
+    chunk = rng.choice([None, 7, 300])
+    python = read_dump(tmp_path, data, "postgres", chunk=chunk, name="python", compiled=False)
+    compiled = read_dump(tmp_path, data, "postgres", chunk=chunk, name="compiled", compiled=True)
+    assert compiled.problems == python.problems
+    assert compiled.tables["public.t"].equals(python.tables["public.t"])

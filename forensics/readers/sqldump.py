@@ -920,6 +920,13 @@ class SqlDumpReader:
             self.out.problem(where, f"COPY options not read ({options}): data skipped")
             mapping = False
         while True:
+            if mapping is not False and self.compiled is not None and table.columns:
+                width = len(mapping) if mapping is not None else len(table.columns)
+                rows, done = self._compiled_rows(table, mapping, width, copy=True)
+                if done:
+                    return
+                if rows:
+                    continue
             end = scan.buf.find(b"\n", scan.pos)
             if end < 0:
                 if scan.fill():
@@ -998,16 +1005,26 @@ class SqlDumpReader:
             self._convert_fast(table)
         return len(rows), ended
 
-    def _compiled_rows(self, table: _Table, mapping: list[int] | None, width: int) -> tuple[int, bool]:
-        """The fast path with the compiled scanner: plain tuples straight into Arrow buffers."""
+    def _compiled_rows(self, table: _Table, mapping: list[int] | None, width: int,
+                       copy: bool = False) -> tuple[int, bool]:
+        """The fast path with the compiled scanner: plain tuples (or COPY lines) straight into Arrow buffers.
+
+        Returns how many rows were read, and whether the statement (or the COPY block) ended.
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
 
         scan = self.scan
-        new_pos, rows, ended, starts, lines, columns = self.compiled.scan_tuples(
-            scan.buf, scan.pos, width, scan.eof, self.mysql, BATCH_ROWS)
+        if copy:
+            new_pos, rows, ended, starts, lines, columns = self.compiled.scan_copy(
+                scan.buf, scan.pos, width, scan.eof, BATCH_ROWS)
+        else:
+            new_pos, rows, ended, starts, lines, columns = self.compiled.scan_tuples(
+                scan.buf, scan.pos, width, scan.eof, self.mysql, BATCH_ROWS)
         if not rows:
-            return 0, False
+            if ended:
+                scan.pos = new_pos
+            return 0, bool(ended)
         if table.lines or table.fast_rows:
             self._flush_values(table)  # rows read another way come first
         if table.arrow_chunks and table.arrow_mapping != mapping:
