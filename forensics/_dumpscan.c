@@ -13,6 +13,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -24,8 +25,8 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     if (b->len + extra <= b->cap) return 0;
     Py_ssize_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra) cap *= 2;
-    char *p = PyMem_Realloc(b->data, (size_t)cap);
-    if (!p) { PyErr_NoMemory(); return -1; }
+    char *p = realloc(b->data, (size_t)cap);  /* plain malloc: the scan runs without the GIL */
+    if (!p) return -1;
     b->data = p;
     b->cap = cap;
     return 0;
@@ -40,7 +41,7 @@ static inline int buf_put(Buf *b, const char *src, Py_ssize_t n) {
 
 static inline int buf_put64(Buf *b, int64_t v) { return buf_put(b, (const char *)&v, 8); }
 
-static void buf_free(Buf *b) { PyMem_Free(b->data); b->data = NULL; b->len = b->cap = 0; }
+static void buf_free(Buf *b) { free(b->data); b->data = NULL; b->len = b->cap = 0; }
 
 typedef struct {
     Buf data;
@@ -51,7 +52,7 @@ typedef struct {
 
 static void free_columns(Column *cols, Py_ssize_t width);
 static PyObject *build_result(Column *cols, Py_ssize_t width, Py_ssize_t rows, Py_ssize_t pos, int ended,
-                              Buf *starts, Buf *lines);
+                              Buf *starts, Buf *lines, int64_t newlines);
 
 enum { OK = 0, STOP = 1, NEED_MORE = 2, FAILED = -1 };
 
@@ -210,30 +211,44 @@ static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
     return 1;
 }
 
-static PyObject *scan_tuples(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    Py_ssize_t pos, width, limit;
-    int eof, mysql;
-    if (!PyArg_ParseTuple(args, "y*nnppn", &view, &pos, &width, &eof, &mysql, &limit)) return NULL;
-    const char *base = (const char *)view.buf;
-    const char *end = base + view.len;
-    const char *p = base + pos;
-    Column *cols = PyMem_Calloc((size_t)(width > 0 ? width : 1), sizeof(Column));
-    Buf starts = {0}, lines = {0};
-    PyObject *result = NULL;
-    if (!cols) { PyErr_NoMemory(); goto done; }
-    for (Py_ssize_t i = 0; i < width; i++)
-        if (buf_put64(&cols[i].offsets, 0) < 0) goto done;
-    Py_ssize_t rows = 0;
-    int ended = 0, failed = 0;
-    int64_t line = 0;
-    const char *counted = p;
-    while (rows < limit && p < end && *p == '(') {
+typedef struct {
+    const char *base, *end, *p;
+    Py_ssize_t width, limit, rows;
+    int eof, mysql, ended, failed;
+    int64_t offset0, line0, newlines;
+    Column *cols;
+    Buf starts, lines;
+} Scan;
+
+/* Count the newlines in [from, to). */
+static int64_t newlines(const char *from, const char *to) {
+    int64_t n = 0;
+    for (const char *q = from; q < to && (q = memchr(q, '\n', (size_t)(to - q))) != NULL; q++) n++;
+    return n;
+}
+
+static int start_scan(Scan *sc, Py_buffer *view, Py_ssize_t pos) {
+    sc->base = (const char *)view->buf;
+    sc->end = sc->base + view->len;
+    sc->p = sc->base + pos;
+    sc->cols = calloc((size_t)(sc->width > 0 ? sc->width : 1), sizeof(Column));
+    if (!sc->cols) return -1;
+    for (Py_ssize_t i = 0; i < sc->width; i++)
+        if (buf_put64(&sc->cols[i].offsets, 0) < 0) return -1;
+    return 0;
+}
+
+/* The tuple loop: runs without the GIL, touching only its own buffers and the caller's bytes. */
+static void tuples_loop(Scan *sc) {
+    const char *base = sc->base, *end = sc->end, *p = sc->p, *from = sc->p, *counted = sc->p;
+    Py_ssize_t width = sc->width;
+    Column *cols = sc->cols;
+    int64_t line = sc->line0;
+    Py_ssize_t marks[3 * 64], *mark = width <= 64 ? marks : malloc(sizeof(Py_ssize_t) * 3 * (size_t)width);
+    if (!mark) { sc->failed = 1; return; }
+    while (sc->rows < sc->limit && p < end && *p == '(') {
         const char *start = p;
-        /* remember where each column was, to take back a tuple that does not finish */
-        Py_ssize_t marks[3 * 64], *mark = width <= 64 ? marks : PyMem_Malloc(sizeof(Py_ssize_t) * 3 * (size_t)width);
-        if (!mark) { PyErr_NoMemory(); failed = 1; break; }
-        for (Py_ssize_t i = 0; i < width; i++) {
+        for (Py_ssize_t i = 0; i < width; i++) {  /* to take back a tuple that does not finish */
             mark[3 * i] = cols[i].data.len;
             mark[3 * i + 1] = cols[i].offsets.len;
             mark[3 * i + 2] = cols[i].valid.len;
@@ -242,11 +257,11 @@ static PyObject *scan_tuples(PyObject *self, PyObject *args) {
         int r = OK;
         for (Py_ssize_t i = 0; i < width && r == OK; i++) {
             while (q < end && is_space(*q)) q++;
-            r = value(&q, end, eof, mysql, &cols[i]);
+            r = value(&q, end, sc->eof, sc->mysql, &cols[i]);
             if (r != OK) break;
             if (buf_put64(&cols[i].offsets, (int64_t)cols[i].data.len) < 0) { r = FAILED; break; }
             while (q < end && is_space(*q)) q++;
-            if (q >= end) { r = eof ? STOP : NEED_MORE; break; }
+            if (q >= end) { r = sc->eof ? STOP : NEED_MORE; break; }
             char want = i + 1 < width ? ',' : ')';
             if (*q != want) { r = STOP; break; }
             q++;
@@ -260,7 +275,7 @@ static PyObject *scan_tuples(PyObject *self, PyObject *args) {
             } else {
                 last = 1;
             }
-            if (q >= end && !eof) r = NEED_MORE;
+            if (q >= end && !sc->eof) r = NEED_MORE;
         }
         if (r != OK) {
             for (Py_ssize_t i = 0; i < width; i++) {
@@ -268,26 +283,51 @@ static PyObject *scan_tuples(PyObject *self, PyObject *args) {
                 cols[i].offsets.len = mark[3 * i + 1];
                 cols[i].valid.len = mark[3 * i + 2];
             }
-            if (mark != marks) PyMem_Free(mark);
-            if (r == FAILED) failed = 1;
+            if (r == FAILED) sc->failed = 1;
             break;
         }
-        if (mark != marks) PyMem_Free(mark);
-        for (const char *n = counted; (n = memchr(n, '\n', (size_t)(start - n))) != NULL; n++) line++;
+        line += newlines(counted, start);
         counted = start;
-        if (buf_put64(&starts, (int64_t)(start - base)) < 0 || buf_put64(&lines, line) < 0) { failed = 1; break; }
-        rows++;
+        if (buf_put64(&sc->starts, sc->offset0 + (int64_t)(start - base)) < 0 || buf_put64(&sc->lines, line) < 0) {
+            sc->failed = 1;
+            break;
+        }
+        sc->rows++;
         p = q;
-        if (last) { ended = 1; break; }
+        if (last) { sc->ended = 1; break; }
     }
-    if (failed) goto done;
-    result = build_result(cols, width, rows, p - base, ended, &starts, &lines);
-done:
-    free_columns(cols, width);
-    buf_free(&starts);
-    buf_free(&lines);
-    PyBuffer_Release(&view);
+    if (mark != marks) free(mark);
+    sc->newlines = newlines(from, p);
+    sc->p = p;
+}
+
+static PyObject *finish_scan(Scan *sc, Py_buffer *view) {
+    PyObject *result = NULL;
+    if (sc->failed) PyErr_NoMemory();
+    else result = build_result(sc->cols, sc->width, sc->rows, sc->p - sc->base, sc->ended, &sc->starts, &sc->lines,
+                               sc->newlines);
+    free_columns(sc->cols, sc->width);
+    buf_free(&sc->starts);
+    buf_free(&sc->lines);
+    PyBuffer_Release(view);
     return result;
+}
+
+static PyObject *scan_tuples(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos;
+    Scan sc;
+    memset(&sc, 0, sizeof sc);
+    if (!PyArg_ParseTuple(args, "y*nnppnLL", &view, &pos, &sc.width, &sc.eof, &sc.mysql, &sc.limit, &sc.offset0,
+                          &sc.line0))
+        return NULL;
+    if (start_scan(&sc, &view, pos) < 0) sc.failed = 1;
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        tuples_loop(&sc);
+        Py_END_ALLOW_THREADS
+    }
+    return finish_scan(&sc, &view);
 }
 
 static void free_columns(Column *cols, Py_ssize_t width) {
@@ -297,11 +337,11 @@ static void free_columns(Column *cols, Py_ssize_t width) {
         buf_free(&cols[i].offsets);
         buf_free(&cols[i].valid);
     }
-    PyMem_Free(cols);
+    free(cols);
 }
 
 static PyObject *build_result(Column *cols, Py_ssize_t width, Py_ssize_t rows, Py_ssize_t pos, int ended,
-                              Buf *starts, Buf *lines) {
+                              Buf *starts, Buf *lines, int64_t newlines) {
     PyObject *columns = PyList_New(width);
     if (!columns) return NULL;
     for (Py_ssize_t i = 0; i < width; i++) {
@@ -322,53 +362,39 @@ static PyObject *build_result(Column *cols, Py_ssize_t width, Py_ssize_t rows, P
         if (!item) { Py_DECREF(columns); return NULL; }
         PyList_SET_ITEM(columns, i, item);
     }
-    return Py_BuildValue("(nniy#y#N)", pos, rows, ended, starts->data ? starts->data : "", starts->len,
-                         lines->data ? lines->data : "", lines->len, columns);
+    return Py_BuildValue("(nniy#y#NL)", pos, rows, ended, starts->data ? starts->data : "", starts->len,
+                         lines->data ? lines->data : "", lines->len, columns, (long long)newlines);
 }
 
 /* COPY ... FROM stdin text format: one row per line, fields split by tabs, \N null, backslash escapes. */
-static PyObject *scan_copy(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    Py_ssize_t pos, width, limit;
-    int eof;
-    if (!PyArg_ParseTuple(args, "y*nnpn", &view, &pos, &width, &eof, &limit)) return NULL;
-    const char *base = (const char *)view.buf;
-    const char *end = base + view.len;
-    const char *p = base + pos;
-    Column *cols = PyMem_Calloc((size_t)(width > 0 ? width : 1), sizeof(Column));
-    Buf starts = {0}, lines = {0};
-    PyObject *result = NULL;
-    Py_ssize_t rows = 0;
-    int done_copy = 0;
-    int64_t line = 0;
-    if (!cols) { PyErr_NoMemory(); goto done; }
-    for (Py_ssize_t i = 0; i < width; i++)
-        if (buf_put64(&cols[i].offsets, 0) < 0) goto done;
-    while (rows < limit && p < end) {
+static void copy_loop(Scan *sc) {
+    const char *base = sc->base, *end = sc->end, *p = sc->p, *from = sc->p;
+    int64_t line = sc->line0;
+    while (sc->rows < sc->limit && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) break;  /* an incomplete line: the caller reads more, or handles the cut */
         const char *stop = nl;
         if (stop > p && stop[-1] == '\r') stop--;
-        if (stop - p == 2 && p[0] == '\\' && p[1] == '.') { p = nl + 1; done_copy = 1; break; }
+        if (stop - p == 2 && p[0] == '\\' && p[1] == '.') { p = nl + 1; sc->ended = 1; break; }
         Py_ssize_t fields = 1;
         for (const char *t = p; (t = memchr(t, '\t', (size_t)(stop - t))) != NULL; t++) fields++;
-        if (fields != width) break;  /* the caller records it */
+        if (fields != sc->width) break;  /* the caller records it */
         const char *f = p;
-        for (Py_ssize_t i = 0; i < width; i++) {
-            Column *c = &cols[i];
+        for (Py_ssize_t i = 0; i < sc->width; i++) {
+            Column *c = &sc->cols[i];
             const char *fe = memchr(f, '\t', (size_t)(stop - f));
             if (!fe) fe = stop;
             if (fe - f == 2 && f[0] == '\\' && f[1] == 'N') {
-                if (buf_put(&c->valid, "\0", 1) < 0) goto done;
+                if (buf_put(&c->valid, "\0", 1) < 0) { sc->failed = 1; goto out; }
             } else {
                 const char *s = f;
                 while (s < fe) {
                     const char *run = s;
                     while (s < fe && *s != '\\') s++;
-                    if (s > run && buf_put(&c->data, run, s - run) < 0) goto done;
+                    if (s > run && buf_put(&c->data, run, s - run) < 0) { sc->failed = 1; goto out; }
                     if (s >= fe) break;
                     if (s + 1 >= fe) {  /* a backslash that ends the field stays */
-                        if (buf_put(&c->data, s, 1) < 0) goto done;
+                        if (buf_put(&c->data, s, 1) < 0) { sc->failed = 1; goto out; }
                         s++;
                         break;
                     }
@@ -393,35 +419,49 @@ static PyObject *scan_copy(PyObject *self, PyObject *args) {
                             default: r = e;
                         }
                     }
-                    if (buf_put(&c->data, &r, 1) < 0) goto done;
+                    if (buf_put(&c->data, &r, 1) < 0) { sc->failed = 1; goto out; }
                 }
-                if (buf_put(&c->valid, "\1", 1) < 0) goto done;
+                if (buf_put(&c->valid, "\1", 1) < 0) { sc->failed = 1; goto out; }
             }
-            if (buf_put64(&c->offsets, (int64_t)c->data.len) < 0) goto done;
+            if (buf_put64(&c->offsets, (int64_t)c->data.len) < 0) { sc->failed = 1; goto out; }
             f = fe + 1;
         }
-        if (buf_put64(&starts, (int64_t)(p - base)) < 0 || buf_put64(&lines, line) < 0) goto done;
+        if (buf_put64(&sc->starts, sc->offset0 + (int64_t)(p - base)) < 0 || buf_put64(&sc->lines, line) < 0) { sc->failed = 1; goto out; }
         line++;
-        rows++;
+        sc->rows++;
         p = nl + 1;
     }
-    result = build_result(cols, width, rows, p - base, done_copy, &starts, &lines);
-done:
-    free_columns(cols, width);
-    buf_free(&starts);
-    buf_free(&lines);
-    PyBuffer_Release(&view);
-    return result;
+out:
+    sc->newlines = newlines(from, p);
+    sc->p = p;
+}
+
+/* COPY ... FROM stdin text format: one row per line, fields split by tabs, \\N null, backslash escapes. */
+static PyObject *scan_copy(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos;
+    Scan sc;
+    memset(&sc, 0, sizeof sc);
+    if (!PyArg_ParseTuple(args, "y*nnpnLL", &view, &pos, &sc.width, &sc.eof, &sc.limit, &sc.offset0, &sc.line0))
+        return NULL;
+    if (start_scan(&sc, &view, pos) < 0) sc.failed = 1;
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        copy_loop(&sc);
+        Py_END_ALLOW_THREADS
+    }
+    return finish_scan(&sc, &view);
 }
 
 static PyMethodDef methods[] = {
     {"scan_tuples", scan_tuples, METH_VARARGS,
-     "scan_tuples(buf, pos, width, eof, mysql, limit) -> (pos, rows, ended, starts, lines, columns)\n\n"
+     "scan_tuples(buf, pos, width, eof, mysql, limit, offset0, line0)\n  -> (pos, rows, ended, starts, lines, columns, newlines)\n\n"
      "Read plain tuples of width values from buf at pos. columns holds, per column, (values, int64 offsets,\n"
-     "validity bitmap, null count, has_hex, valid_utf8); starts the int64 offset of each tuple, lines its\n"
-     "line counted from pos (0 = the line of pos). Stops before anything that is not plain."},
+     "validity bitmap, null count, has_hex, valid_utf8); starts the int64 offset of each tuple (offset0 + its\n"
+     "place in buf), lines its line (line0 is the line of pos); newlines counts those read. Stops before\n"
+     "anything that is not plain. The scan runs without the GIL."},
     {"scan_copy", scan_copy, METH_VARARGS,
-     "scan_copy(buf, pos, width, eof, limit) -> (pos, rows, done, starts, lines, columns)\n\n"
+     "scan_copy(buf, pos, width, eof, limit, offset0, line0)\n  -> (pos, rows, done, starts, lines, columns, newlines)\n\n"
      "Read the lines of a COPY ... FROM stdin block (text format) with width fields each; done is true when\n"
      "the \\. line ending the block was read. Stops before a line of another width or an incomplete line."},
     {NULL, NULL, 0, NULL},

@@ -21,11 +21,14 @@ import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from forensics.case import Case
 
@@ -133,13 +136,25 @@ def unify_dtype(dtypes: set[pl.DataType]) -> pl.DataType:
 
 
 class TableWriter:
-    """Collects the batches of one raw table and writes its Parquet file at the end."""
+    """Writes the batches of one raw table into its Parquet file, on a background thread.
+
+    Batches go straight into the table's file as row groups while the reader parses the
+    next one. Should a later batch need another dtype for a column (text that turns out
+    to hold bytes that do not decode), what was written becomes the first part, the rest
+    are written as parts, and finish() merges them in one lossless schema.
+    """
 
     def __init__(self, source: SourceWriter, info: TableInfo) -> None:
         self.source = source
         self.info = info
         self._parts: list[Path] = []
         self._dtypes: dict[str, set[pl.DataType]] = {}
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="parquet")
+        self._in_flight: Future[None] | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._target = self.source.partial / Path(self.info.parquet).name
+        self._growing = self._target.with_suffix(".growing")
 
     @property
     def column_names(self) -> list[str]:
@@ -161,14 +176,37 @@ class TableWriter:
             return
         for name, dtype in frame.schema.items():
             self._dtypes.setdefault(name, set()).add(dtype)
-        part = self.source.partial / f".{Path(self.info.parquet).stem}.{len(self._parts):06d}.part.parquet"
-        frame.write_parquet(part, compression="uncompressed", statistics=False)  # a scratch part: the table file is compressed once
-        self._parts.append(part)
         self.info.rows += frame.height
+        self._wait()  # one batch in flight at most: memory stays flat
+        self._in_flight = self._pool.submit(self._write, frame)
+
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            future, self._in_flight = self._in_flight, None
+            future.result()  # a failed write fails the reading
+
+    def _write(self, frame: pl.DataFrame) -> None:
+        table = frame.to_arrow()
+        if self._writer is None and not self._parts:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self._growing, table.schema, compression="zstd")
+        if self._writer is not None and table.schema == self._schema:
+            self._writer.write_table(table)
+            return
+        if self._writer is not None:  # a dtype changed: go on in parts, merged at the end
+            self._writer.close()
+            self._writer = None
+            first = self.source.partial / f".{self._target.stem}.000000.part.parquet"
+            os.replace(self._growing, first)
+            self._parts.append(first)
+        part = self.source.partial / f".{self._target.stem}.{len(self._parts):06d}.part.parquet"
+        frame.write_parquet(part, compression="uncompressed", statistics=False)  # scratch: compressed once at the end
+        self._parts.append(part)
 
     def finish(self) -> None:
-        """Write the table's Parquet file from its batches, every batch in one lossless schema."""
-        target = self.source.partial / Path(self.info.parquet).name
+        """Complete the table's Parquet file, every batch in one lossless schema."""
+        self._wait()
+        self._pool.shutdown()
         names = self.column_names + self.info.locator
         schema: dict[str, pl.DataType] = {}
         for column in self.info.columns:
@@ -177,13 +215,24 @@ class TableWriter:
             column.stored_as = str(dtype)
         for name in self.info.locator:
             schema[name] = pl.Int64()
+        if self._writer is not None:
+            self._writer.close()
+            os.replace(self._growing, self._target)
+            return
         if not self._parts:
-            pl.DataFrame(schema=schema).write_parquet(target)
+            pl.DataFrame(schema=schema).write_parquet(self._target)
             return
         frames = [pl.scan_parquet(part).select(pl.col(n).cast(schema[n]) for n in names) for part in self._parts]
-        pl.concat(frames, how="vertical").sink_parquet(target)
+        pl.concat(frames, how="vertical").sink_parquet(self._target)
         for part in self._parts:
             part.unlink()
+
+    def abandon(self) -> None:
+        """Stop writing (the source's folder is removed by its SourceWriter)."""
+        self._pool.shutdown(cancel_futures=True)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 class SourceWriter:
@@ -231,6 +280,8 @@ class SourceWriter:
 
     def abandon(self) -> None:
         """Remove what an unfinished reading wrote."""
+        for table in self.tables.values():
+            table.abandon()
         shutil.rmtree(self.partial, ignore_errors=True)
 
 

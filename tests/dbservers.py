@@ -214,7 +214,8 @@ class MariaDBServer(_Server):
             return "PyMySQL is not installed (pip install -e '.[test]')"
         return None
 
-    def __init__(self) -> None:
+    def __init__(self, options: Sequence[str] = ()) -> None:
+        """options: more mariadbd settings (later ones win), e.g. a bigger buffer pool for benchmarks."""
         bins = self.binaries()
         if any(path is None for path in bins.values()):
             raise ServerError(self.missing() or "MariaDB missing")
@@ -227,6 +228,7 @@ class MariaDBServer(_Server):
         common = [
             "--innodb-buffer-pool-size=64M",
             "--innodb-log-file-size=16M",
+            *options,
         ]
         try:
             self._run(

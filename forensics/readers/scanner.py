@@ -67,6 +67,10 @@ class Scanner:
         self._line_pos = pos
         return self._line_no
 
+    def known_line(self, pos: int, line: int) -> None:
+        """Tell the window the line of a position it was told by a scan that counted them."""
+        self._line_pos, self._line_no = pos, line
+
     def where(self, pos: int | None = None) -> str:
         """'line L, offset O' for a position in the window."""
         at = self.pos if pos is None else pos

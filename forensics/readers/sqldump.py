@@ -1012,15 +1012,16 @@ class SqlDumpReader:
         Returns how many rows were read, and whether the statement (or the COPY block) ended.
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         scan = self.scan
+        first_line = scan.line_at(scan.pos)
         if copy:
-            new_pos, rows, ended, starts, lines, columns = self.compiled.scan_copy(
-                scan.buf, scan.pos, width, scan.eof, BATCH_ROWS)
+            new_pos, rows, ended, starts, lines, columns, newlines = self.compiled.scan_copy(
+                scan.buf, scan.pos, width, scan.eof, BATCH_ROWS, scan.base, first_line)
         else:
-            new_pos, rows, ended, starts, lines, columns = self.compiled.scan_tuples(
-                scan.buf, scan.pos, width, scan.eof, self.mysql, BATCH_ROWS)
+            new_pos, rows, ended, starts, lines, columns, newlines = self.compiled.scan_tuples(
+                scan.buf, scan.pos, width, scan.eof, self.mysql, BATCH_ROWS, scan.base, first_line)
+        scan.known_line(new_pos, first_line + newlines)
         if not rows:
             if ended:
                 scan.pos = new_pos
@@ -1033,10 +1034,8 @@ class SqlDumpReader:
         positions = mapping if mapping is not None else range(width)
         arrays = {position: self._arrow_column(table, position, rows, *columns[index])
                   for index, position in enumerate(positions)}
-        first_line = scan.line_at(scan.pos)
-        line_numbers = pc.add(pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(lines)]),
-                                      first_line)
-        offsets = pc.add(pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(starts)]), scan.base)
+        line_numbers = pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(lines)])
+        offsets = pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(starts)])
         table.arrow_chunks.append((arrays, line_numbers, offsets))
         table.arrow_rows += rows
         if mapping is not None and len(mapping) < len(table.columns):
