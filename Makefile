@@ -2,7 +2,8 @@
 #   make demo   set up, build a small seized-server tree, and run intake on it
 #   make test   set up (with the test tools) and run the whole test suite
 #   make docs   build the examiner's guide (mkdocs, --strict)
-#   make bench  the ingest benchmark against hashdeep (slow: builds 2 GiB of files)
+#   make bench  the benchmarks: ingest against hashdeep (builds 2 GiB of files), dump reading
+#               against MariaDB and PostgreSQL restores (2 million rows; a few minutes)
 
 PYTHON ?= python3
 VENV := .venv
@@ -42,9 +43,11 @@ demo: setup
 	$(FORENSICS) ingest demo-case demo-evidence --label EXH-DEMO-1 || [ $$? -eq 3 ]
 	$(FORENSICS) catalogue demo-case
 	$(FORENSICS) catalogue demo-case --errors
+	$(FORENSICS) extract demo-case
+	$(FORENSICS) tables demo-case
 	$(FORENSICS) verify demo-case
 	$(FORENSICS) log demo-case --verify
-	@echo "case folder: demo-case/ (catalogue.parquet, audit.jsonl); evidence: demo-evidence/"
+	@echo "case folder: demo-case/ (catalogue.parquet, raw/ tables, audit.jsonl); evidence: demo-evidence/"
 
 test: setup-test
 	$(PY) -m pytest -q

@@ -94,7 +94,10 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
     """Read every source in the catalogue that has not been read yet."""
     report = ReadReport()
     done = {m["sha256"] for m in read_manifests(case)}
-    rows = current(case, CATALOGUE_COLUMNS).collect().sort("root", "path").to_dicts()
+    frame = current(case, CATALOGUE_COLUMNS).collect()
+    damaged = set(frame.filter(pl.col("error").is_not_null())["path"].to_list())
+    # Where the same content is at several paths it is read once: from an intact container first.
+    rows = sorted(frame.to_dicts(), key=lambda r: (r["archive"] in damaged, r["root"], r["path"]))
     case.tmp_dir.mkdir(exist_ok=True)
     for row in rows:
         if not might_be_source(row):

@@ -2,8 +2,9 @@
 """Build a small copy of a seized web server to try intake on (standard library only).
 
 It holds what real seized copies hold: a PHP web root with a database config, access
-logs, a tar.gz backup, a zip with a compressed SQL dump inside, a symbolic link, and one
-damaged archive, so that every part of intake shows itself.
+logs, a tar.gz backup, a zip with a compressed SQL dump inside, the Asterisk call records
+(Master.csv), an SQLite file, a symbolic link, and one damaged archive, so that every
+part of intake and of reading sources shows itself.
 
     python samples/make_evidence.py DIR
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import sqlite3
 import sys
 import tarfile
 import zipfile
@@ -30,6 +32,20 @@ DUMP = (
     "-- MySQL dump 10.13  Distrib 8.0.19\n"
     "CREATE TABLE `users` (`id` int NOT NULL, `username` varchar(64), `email` varchar(128));\n"
     "INSERT INTO `users` VALUES (1,'shadow','shadow@example.org'),(2,'o\\'brien',NULL);\n"
+    "CREATE TABLE `payments` (`id` int NOT NULL, `user_id` int, `amount` decimal(10,2), `currency` char(3),\n"
+    "  `btc_address` varchar(64), `paid_at` datetime);\n"
+    "INSERT INTO `payments` VALUES (1,1,50.00,'USD','bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq','2022-05-01 09:12:00'),"
+    "(2,2,25.00,'USD',NULL,'2022-05-02 18:40:10');\n"
+)
+MASTER_CSV = "".join(
+    f'"{account}","{src}","{dst}","from-spoof","""Bank"" <{src}>","SIP/trunk-{i:08x}","SIP/out-{i:08x}",'
+    f'"Dial","SIP/out/{dst},60","2022-05-17 10:{i:02d}:00","2022-05-17 10:{i:02d}:05","2022-05-17 10:{i + 1:02d}:10",'
+    f'{70 + i},{65 + i},"{disposition}","DOCUMENTATION"\n'
+    for i, (account, src, dst, disposition) in enumerate([
+        ("shadow", "+442079460000", "+447700900123", "ANSWERED"),
+        ("shadow", "+442079460000", "+447700900456", "NO ANSWER"),
+        ("o'brien", "+18005550100", "+15555550199", "ANSWERED"),
+    ])
 )
 ACCESS_LOG = "".join(
     f'203.0.113.{i % 250} - - [17/May/2022:10:{i % 60:02d}:03 +0000] "GET /topup.php HTTP/1.1" 200 {512 + i}\n'
@@ -59,6 +75,16 @@ def build(root: Path) -> None:
     whole = (backups / "db-export.zip").read_bytes()
     (backups / "db-export-partial.zip").write_bytes(whole[: whole.index(b"PK\x01\x02")])
     os.symlink("html/config.php", root / "var" / "www" / "current-config")
+    cdr = root / "var" / "log" / "asterisk" / "cdr-csv"
+    cdr.mkdir(parents=True)
+    (cdr / "Master.csv").write_text(MASTER_CSV)
+    app = root / "var" / "lib" / "spoofcall"
+    app.mkdir(parents=True)
+    with sqlite3.connect(app / "sessions.sqlite") as db:
+        db.execute("CREATE TABLE sessions (id INTEGER PRIMARY KEY, user_id INTEGER, ip TEXT, started TEXT)")
+        db.executemany("INSERT INTO sessions VALUES (?,?,?,?)", [
+            (1, 1, "203.0.113.7", "2022-05-17T10:00:00Z"), (2, 2, "198.51.100.23", "2022-05-17T11:30:00Z")])
+    db.close()
 
 
 def main() -> None:
