@@ -1,4 +1,0 @@
-<?php
-require 'config.php';
-session_start();
-include 'templates/home.html';

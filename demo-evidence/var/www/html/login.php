@@ -1,4 +1,0 @@
-<?php
-require 'config.php';
-$u = $_POST['username'];
-// checks the users table
