@@ -127,3 +127,31 @@ def test_pg_dump_custom_format(tmp_path: Path, postgres) -> None:  # noqa: ANN00
     assert [(t["name"], t["format"], t["rows"]) for t in listed] == [("public.accounts", "pg-custom", 2)]
     frame = pl.read_parquet(case / listed[0]["parquet"])
     assert frame.select("id", "name", "photo").rows() == [("1", "tab\there", b"\x00\xff"), ("2", None, None)]
+
+
+def test_compressed_dumps_on_disk_are_read_as_streams_and_give_the_same_tables_twice(tmp_path: Path) -> None:
+    import bz2
+    import lzma
+
+    import zstandard
+
+    evidence = tmp_path / "evidence"
+    packed = {"dump.sql.gz": gzip.compress(DUMP), "dump.sql.bz2": bz2.compress(DUMP + b"-- bz2\n"),
+              "dump.sql.xz": lzma.compress(DUMP + b"-- xz\n"),
+              "dump.sql.zst": zstandard.ZstdCompressor().compress(DUMP + b"-- zst\n")}
+    for name, data in packed.items():
+        write(evidence / name, data)
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E")
+    run("ingest", case, evidence)
+    assert "4 sources read" in run("extract", case).stdout
+    listed = json.loads(run("tables", case, "--json").stdout)
+    assert sorted({t["source_path"] for t in listed}) == [
+        "dump.sql.bz2!dump.sql", "dump.sql.gz!dump.sql", "dump.sql.xz!dump.sql", "dump.sql.zst!dump.sql"]
+    assert all(t["rows"] == 2 for t in listed)
+    first = {t["parquet"]: sha256((case / t["parquet"]).read_bytes()) for t in listed}
+    import shutil
+
+    shutil.rmtree(case / "raw")
+    run("extract", case)
+    assert {p: sha256((case / p).read_bytes()) for p in first} == first  # the same bytes again

@@ -311,3 +311,61 @@ def test_compiled_copy_agrees_with_the_python_parser(tmp_path: Path, seed: int) 
     compiled = read_dump(tmp_path, data, "postgres", chunk=chunk, name="compiled", compiled=True)
     assert compiled.problems == python.problems
     assert compiled.tables["public.t"].equals(python.tables["public.t"])
+
+
+PHPMYADMIN = """-- phpMyAdmin SQL Dump
+-- version 5.2.1
+SET SQL_MODE = "NO_AUTO_VALUE_ON_ZERO";
+START TRANSACTION;
+SET time_zone = "+00:00";
+
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!40101 SET NAMES utf8mb4 */;
+
+CREATE TABLE `accounts` (
+  `id` int(11) NOT NULL,
+  `username` varchar(64) NOT NULL,
+  `balance` decimal(12,4) DEFAULT NULL,
+  `created` timestamp NULL DEFAULT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+INSERT INTO `accounts` (`id`, `username`, `balance`, `created`) VALUES
+(1, 'zoë', '10.5000', '2023-03-01 12:00:00'),
+(2, 'a\\\\b', NULL, NULL),
+(3, '', '0.0000', '2023-03-02 00:00:00');
+
+ALTER TABLE `accounts`
+  ADD PRIMARY KEY (`id`);
+COMMIT;
+""".encode()
+
+SEQUEL_PRO = b"""# ************************************************************
+# Sequel Pro SQL dump
+# ************************************************************
+
+/*!40101 SET NAMES utf8 */;
+DROP TABLE IF EXISTS `calls`;
+CREATE TABLE `calls` (
+  `id` int(11) unsigned NOT NULL AUTO_INCREMENT,
+  `dst` varchar(32) DEFAULT NULL,
+  `rec` mediumblob,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8;
+LOCK TABLES `calls` WRITE;
+INSERT INTO `calls` (`id`, `dst`, `rec`)
+VALUES
+\t(1,'+447700900123',X'00FF'),
+\t(2,'0044 7700 900456',NULL);
+UNLOCK TABLES;
+"""
+
+
+@pytest.mark.parametrize(("dump", "table"), [(PHPMYADMIN, "accounts"), (SEQUEL_PRO, "calls")],
+                         ids=["phpmyadmin", "sequel-pro"])
+def test_exports_of_admin_tools_match_mariadb(tmp_path: Path, mariadb, dump: bytes, table: str) -> None:  # noqa: ANN001
+    mariadb.fresh_database("tools")
+    mariadb.restore(dump, "tools")
+    read = read_dump(tmp_path, dump, "mysql")
+    assert read.problems == []
+    assert len(read.rows(table)) == (3 if table == "accounts" else 2)
+    assert compare_mysql(mariadb, "tools", read, table, table) == []
