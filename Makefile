@@ -10,6 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FORENSICS := $(VENV)/bin/forensics
 RUNTIME_DEBS := libmagic1
+BUILD_DEBS := gcc
 TEST_DEBS := hashdeep p7zip-full mariadb-server mariadb-client postgresql postgresql-client
 
 .PHONY: setup setup-test demo test docs bench lint clean
@@ -25,7 +26,11 @@ define apt_install
 endef
 
 $(VENV)/.installed: pyproject.toml forensics/_dumpscan.c
-	$(call apt_install,$(RUNTIME_DEBS))
+	$(call apt_install,$(RUNTIME_DEBS) $(BUILD_DEBS))
+	@$(PYTHON) -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || { \
+	  echo "installing python3-dev (the Python headers, to build the compiled dump scanner)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends python3-dev; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

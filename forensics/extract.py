@@ -19,7 +19,7 @@ def extract(case: Case, command: list[str], on_problem: Callable[[str], None] | 
         report = ReadReport()
         outcome, message = "failed", ""
         try:
-            report = read_sources(case, on_problem=on_problem, progress=progress)
+            read_sources(case, on_problem=on_problem, progress=progress, report=report)
             outcome = "problems" if report.problems else "ok"
         except BaseException as exc:
             message = f"{type(exc).__name__}: {exc}"

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from forensics.case import Case
+from forensics.errors import ForensicsError
 
 SOURCE_FILE = "source.json"
 BATCH_ROWS = 50_000
@@ -293,7 +294,11 @@ def read_manifests(case: Case) -> Iterator[dict[str, Any]]:
     for folder in sorted(raw.iterdir()):
         manifest = folder / SOURCE_FILE
         if folder.is_dir() and not folder.name.endswith(".partial") and manifest.exists():
-            yield json.loads(manifest.read_text(encoding="utf-8"))
+            try:
+                yield json.loads(manifest.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ForensicsError(f"{manifest}: damaged ({exc}); forensics verify names what changed, "
+                                     "and removing that folder makes extract read the source again") from None
 
 
 def table_rows(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -90,9 +90,13 @@ def might_be_source(row: dict[str, Any]) -> bool:
 
 
 def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
-                 progress: Callable[[str], None] | None = None) -> ReadReport:
-    """Read every source in the catalogue that has not been read yet."""
-    report = ReadReport()
+                 progress: Callable[[str], None] | None = None, report: ReadReport | None = None) -> ReadReport:
+    """Read every source in the catalogue that has not been read yet.
+
+    report: filled in as sources are read, so that a caller interrupted midway still knows
+    which were finished.
+    """
+    report = report if report is not None else ReadReport()
     done = {m["sha256"] for m in read_manifests(case)}
     frame = current(case, CATALOGUE_COLUMNS).collect()
     damaged = set(frame.filter(pl.col("error").is_not_null())["path"].to_list())
@@ -106,7 +110,11 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
             report.already_read += 1
             continue
         report.looked_at += 1
+        known_problems = len(report.problems)
         manifest = _read_one(case, row, report, progress)
+        if on_problem:
+            for text in report.problems[known_problems:]:  # the source could not be opened again
+                on_problem(text)
         if manifest is not None:
             done.add(row["sha256"])
             report.read.append(manifest)

@@ -369,3 +369,28 @@ def test_exports_of_admin_tools_match_mariadb(tmp_path: Path, mariadb, dump: byt
     assert read.problems == []
     assert len(read.rows(table)) == (3 if table == "accounts" else 2)
     assert compare_mysql(mariadb, "tools", read, table, table) == []
+
+
+def test_review_findings_table_created_again_comments_offsets_and_locator_names(tmp_path: Path) -> None:
+    dump = (b"CREATE TABLE t (a int, b text);\nINSERT INTO t VALUES (1,'x');\n"
+            b"/*Main table, not an executable comment*/\n"
+            b"DROP TABLE IF EXISTS t;\nCREATE TABLE t (a int, b text, c text);\nINSERT INTO t VALUES (2,'y','z');\n"
+            b"CREATE TABLE u (`_line` int, `_offset` text);\nINSERT INTO u VALUES (7,'seven');\n")
+    read = read_dump(tmp_path, dump, "mysql")
+    assert read.rows("t") == [("1", "x")]  # no row lost when the table is created again
+    assert read.rows("t#2") == [("2", "y", "z")]
+    assert any("created again" in p for p in read.problems)
+    frame = read.tables["u"]
+    assert frame.columns == ["_line", "_offset", "__line", "__offset"]
+    assert frame.row(0)[:2] == ("7", "seven") and dump[frame["__offset"][0]:].startswith(b"(7,")
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_truncation_offset_is_exact_in_a_dump_larger_than_the_window(tmp_path: Path, compiled: bool) -> None:
+    rows = ",".join(f"({i},'name {i}')" for i in range(1, 5001))
+    dump = f"CREATE TABLE t (id int, name varchar(20));\nINSERT INTO t VALUES {rows};\n".encode()
+    cut_row = dump.index(b"(4001,")
+    read = read_dump(tmp_path, dump[:cut_row + 5], "mysql", chunk=4096, compiled=compiled)
+    assert len(read.rows("t")) == 4000
+    assert read.problems == [f"line 2, offset {cut_row}: the dump ends inside INSERT INTO t (truncated here): "
+                             "every row before the cut is kept"]

@@ -34,6 +34,17 @@ from forensics.readers.scanner import NeedMore, Scanner
 
 LOCATOR = ("_line", "_offset")
 
+
+def locator_names(columns: list[ColumnInfo]) -> tuple[str, str]:
+    """The locator columns' names: _line and _offset, with more underscores where the source has those names."""
+    taken = {c.name for c in columns}
+    names = []
+    for name in LOCATOR:
+        while name in taken:
+            name = "_" + name
+        names.append(name)
+    return names[0], names[1]
+
 # MySQL's latin1 is Windows-1252 with the five unassigned bytes passed through.
 codecs.register_error("forensics_passthrough", lambda exc: (
     "".join(chr(b) for b in exc.object[exc.start:exc.end]), exc.end))  # type: ignore[index,union-attr]
@@ -315,6 +326,7 @@ class SqlDumpReader:
         self.charset = "utf-8"
         self.charset_set = False
         self.tables: dict[str, _Table] = {}
+        self.retired: list[_Table] = []  # tables whose name was created again with other columns
         self.value_re = _MYSQL_VALUE if self.mysql else _POSTGRES_VALUE
         self.statements = 0
 
@@ -338,7 +350,7 @@ class SqlDumpReader:
                                  "rows before the cut are kept")
                 break
             self.statements += 1
-        for table in self.tables.values():
+        for table in [*self.retired, *self.tables.values()]:
             self._flush_values(table)
             self._flush(table)
             if table.writer is not None:
@@ -385,7 +397,7 @@ class SqlDumpReader:
             two = buf[pos:pos + 2]
             if two == b"--" and (not self.mysql or buf[pos + 2:pos + 3] in (b" ", b"\t", b"\r", b"\n", b"")) or self.mysql and buf[pos:pos + 1] == b"#":
                 self._to_line_end()
-            elif two == b"/*" and (not self.mysql or buf[pos + 2:pos + 3] not in (b"!", b"M")):
+            elif two == b"/*" and (not self.mysql or not _exec_comment(buf, pos)):
                 end = self._find(b"*/", pos + 2)
                 scan.pos = end + 2
             else:
@@ -450,8 +462,9 @@ class SqlDumpReader:
                 pieces.append(buf[match.start():close + len(tag.group(0))])
                 pos = close + len(tag.group(0))
             elif token == b"/*":
-                if self.mysql and buf[pos:pos + 1] in (b"!", b"M"):
-                    pos = _DIGITS.match(buf, pos + (2 if buf[pos:pos + 1] == b"M" else 1)).end()  # type: ignore[union-attr]
+                opener = _exec_comment(buf, pos - 2) if self.mysql else 0
+                if opener:
+                    pos = _DIGITS.match(buf, pos - 2 + opener).end()  # type: ignore[union-attr]
                     close = buf.find(b"*/", pos)
                     if close < 0:
                         raise NeedMore
@@ -565,11 +578,19 @@ class SqlDumpReader:
         charset = _TABLE_CHARSET.search(table_options)
         codec = MYSQL_CHARSETS.get(charset.group(1).lower()) if charset and self.mysql else None
         old = self.tables.get(name)
-        if old is not None and old.writer is not None and old.writer.info.rows:
-            self.out.problem(where, f"table {name} created again after rows were read: the later definition "
-                                    "is ignored, rows go on into the same raw table")
+        binary = [is_binary_type(c.declared_type) for c in columns]
+        if old is not None and _has_rows(old):
+            if [c.name for c in old.columns] == [c.name for c in columns]:
+                self.out.problem(where, f"table {name} created again after rows were read, with the same columns: "
+                                        "rows go on into the same raw table", skipped=True)
+                return
+            number = 2 + sum(1 for t in self.retired if t.name.split("#")[0] == name)
+            self.retired.append(old)  # its rows stay in its own raw table
+            self.tables[name] = _Table(f"{name}#{number}", columns, codec, binary)
+            self.out.problem(where, f"table {name} created again with other columns after rows were read: "
+                                    f"the rows that follow are in raw table {name}#{number}")
             return
-        self.tables[name] = _Table(name, columns, codec, [is_binary_type(c.declared_type) for c in columns])
+        self.tables[name] = _Table(name, columns, codec, binary)
 
     def _table_name(self, raw: bytes) -> str:
         parts = split_qualified(raw)
@@ -640,7 +661,8 @@ class SqlDumpReader:
                 scan.pos, self._open_comments = row_start, opened
                 if scan.fill():
                     continue
-                self.out.problem(scan.where(row_start), f"the dump ends inside INSERT INTO {table.name} "
+                # scan.pos is the row's start (fill may have moved the window, so not row_start)
+                self.out.problem(scan.where(), f"the dump ends inside INSERT INTO {table.name} "
                                  "(truncated here): every row before the cut is kept")
                 scan.pos = len(scan.buf)
                 return
@@ -660,7 +682,7 @@ class SqlDumpReader:
                     scan.pos, self._open_comments = after, opened
                     if not scan.fill():
                         ending = "end"
-                        self.out.problem(scan.where(after), f"the dump ends after a row of INSERT INTO {table.name} "
+                        self.out.problem(scan.where(), f"the dump ends after a row of INSERT INTO {table.name} "
                                          "without the statement's end (truncated): every row is kept")
                         scan.pos = len(scan.buf)
                         break
@@ -714,8 +736,9 @@ class SqlDumpReader:
         while True:
             two = buf[pos:pos + 2]
             if two == b"/*":
-                if self.mysql and buf[pos + 2:pos + 3] in (b"!", b"M"):
-                    pos = _DIGITS.match(buf, pos + (4 if buf[pos + 2:pos + 3] == b"M" else 3)).end()  # type: ignore[union-attr]
+                opener = _exec_comment(buf, pos) if self.mysql else 0
+                if opener:
+                    pos = _DIGITS.match(buf, pos + opener).end()  # type: ignore[union-attr]
                     opened += 1
                 else:
                     close = buf.find(b"*/", pos + 2)
@@ -872,7 +895,7 @@ class SqlDumpReader:
             if kind in (5, 6):
                 data = bytes.fromhex(raw.decode("ascii")) if len(raw) % 2 == 0 else \
                     bytes.fromhex("0" + raw.decode("ascii"))  # type: ignore[union-attr]
-                return data if binary else _decode(data, table.charset or self.charset)
+                return data if binary else _decode(data, self.charset)  # as the fast paths do
             if kind in (7, 8):
                 return _bits(raw)  # type: ignore[arg-type]
             text = raw.decode("ascii", "replace")  # type: ignore[union-attr]
@@ -1082,8 +1105,9 @@ class SqlDumpReader:
             if len({part.type for part in parts}) > 1:
                 parts = [part.cast(pa.large_binary()) for part in parts]
             series.append(pl.Series(column.name, pa.concat_arrays(parts)))
-        series.append(pl.Series("_line", pa.concat_arrays([chunk[1] for chunk in chunks])).cast(pl.Int64))
-        series.append(pl.Series("_offset", pa.concat_arrays([chunk[2] for chunk in chunks])).cast(pl.Int64))
+        line_name, offset_name = locator_names(table.columns)
+        series.append(pl.Series(line_name, pa.concat_arrays([chunk[1] for chunk in chunks])).cast(pl.Int64))
+        series.append(pl.Series(offset_name, pa.concat_arrays([chunk[2] for chunk in chunks])).cast(pl.Int64))
         self._pend(table, pl.DataFrame(series))
 
     def _convert_fast(self, table: _Table) -> None:
@@ -1103,7 +1127,8 @@ class SqlDumpReader:
                                                  self.charset, table.fast_valid_utf8, unescape, self.mysql)
         series = [converted[i].alias(c.name) if i in converted else pl.Series(c.name, [None] * len(rows), pl.String)
                   for i, c in enumerate(table.columns)]
-        series += [pl.Series("_line", table.fast_lines, pl.Int64), pl.Series("_offset", table.fast_offsets, pl.Int64)]
+        line_name, offset_name = locator_names(table.columns)
+        series += [pl.Series(line_name, table.fast_lines, pl.Int64), pl.Series(offset_name, table.fast_offsets, pl.Int64)]
         if mapping is not None and len(mapping) < len(table.columns):
             table.partial_rows += len(rows)
         table.fast_rows, table.fast_lines, table.fast_offsets = [], [], []
@@ -1122,8 +1147,9 @@ class SqlDumpReader:
         if not table.lines:
             return
         frame = column_frame([c.name for c in table.columns], table.values, table.binary)
-        frame = frame.with_columns(pl.Series("_line", table.lines, pl.Int64),
-                                   pl.Series("_offset", table.offsets, pl.Int64))
+        line_name, offset_name = locator_names(table.columns)
+        frame = frame.with_columns(pl.Series(line_name, table.lines, pl.Int64),
+                                   pl.Series(offset_name, table.offsets, pl.Int64))
         table.values = [[] for _ in table.columns]
         table.lines, table.offsets = [], []
         self._pend(table, frame)
@@ -1133,7 +1159,7 @@ class SqlDumpReader:
         if not table.pending:
             return
         if table.writer is None:
-            table.writer = self.out.table(table.name, table.columns, LOCATOR)
+            table.writer = self.out.table(table.name, table.columns, locator_names(table.columns))
         frames = table.pending
         if len(frames) > 1:
             schema = {name: unify_dtype({f.schema[name] for f in frames}) for name in frames[0].columns}
@@ -1146,6 +1172,21 @@ class SqlDumpReader:
 
 class _Done(Exception):
     """The statement's rows were all read by the fast path."""
+
+
+def _has_rows(table: _Table) -> bool:
+    """True when rows of the table were read (written, pending or being gathered)."""
+    return bool((table.writer is not None and table.writer.info.rows) or table.pending or table.lines
+                or table.fast_rows or table.arrow_chunks)
+
+
+def _exec_comment(buf: bytes, pos: int) -> int:
+    """The length of an executable comment's opener at pos (/*! or MariaDB's /*M!), 0 if there is none."""
+    if buf.startswith(b"/*!", pos):
+        return 3
+    if buf.startswith(b"/*M!", pos):
+        return 4
+    return 0
 
 
 def _bytea(data: bytes) -> bytes:
