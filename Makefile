@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 FORENSICS := $(VENV)/bin/forensics
-RUNTIME_DEBS := libmagic1
+RUNTIME_DEBS := libmagic1 postgresql-client
 BUILD_DEBS := gcc
 TEST_DEBS := hashdeep p7zip-full mariadb-server mariadb-client postgresql postgresql-client
 

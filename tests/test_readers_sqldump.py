@@ -394,3 +394,18 @@ def test_truncation_offset_is_exact_in_a_dump_larger_than_the_window(tmp_path: P
     assert len(read.rows("t")) == 4000
     assert read.problems == [f"line 2, offset {cut_row}: the dump ends inside INSERT INTO t (truncated here): "
                              "every row before the cut is kept"]
+
+
+def test_duplicate_keys_and_updates_differ_from_mariadb_as_documented(tmp_path: Path, mariadb) -> None:  # noqa: ANN001
+    dump = (b"CREATE TABLE t (id int PRIMARY KEY, name varchar(20), n int);\n"
+            b"INSERT INTO t VALUES (1,'first',1),(2,'second',2);\n"
+            b"INSERT IGNORE INTO t VALUES (1,'again',9);\n"
+            b"REPLACE INTO t VALUES (2,'replaced',9);\n"
+            b"UPDATE t SET n = 5 WHERE id = 1;\n")
+    mariadb.fresh_database("dupes")
+    mariadb.restore(dump, "dupes")
+    assert mariadb.rows("dupes", "t") == [(b"1", b"first", b"5"), (b"2", b"replaced", b"9")]
+    read = read_dump(tmp_path, dump, "mysql")
+    # the raw table keeps every row the dump wrote, in order; the UPDATE is recorded, not applied
+    assert read.rows("t") == [("1", "first", "1"), ("2", "second", "2"), ("1", "again", "9"), ("2", "replaced", "9")]
+    assert len(read.problems) == 1 and "line 5" in read.problems[0] and "not applied" in read.problems[0]
