@@ -228,6 +228,7 @@ static int64_t newlines(const char *from, const char *to) {
 }
 
 static int start_scan(Scan *sc, Py_buffer *view, Py_ssize_t pos) {
+    if (pos < 0 || pos > view->len) pos = view->len;  /* nothing to read outside the buffer */
     sc->base = (const char *)view->buf;
     sc->end = sc->base + view->len;
     sc->p = sc->base + pos;

@@ -204,6 +204,13 @@ class TableWriter:
         frame.write_parquet(part, compression="uncompressed", statistics=False)  # scratch: compressed once at the end
         self._parts.append(part)
 
+    def note_mixed(self, column: str) -> None:
+        """Say (once) that a column holds text from some batches and bytes from others."""
+        note = (f"column {column} holds values that are not text: it is stored as bytes, and its text values "
+                "as their UTF-8 bytes")
+        if note not in self.info.notes:
+            self.info.notes.append(note)
+
     def finish(self) -> None:
         """Complete the table's Parquet file, every batch in one lossless schema."""
         self._wait()
@@ -211,6 +218,8 @@ class TableWriter:
         names = self.column_names + self.info.locator
         schema: dict[str, pl.DataType] = {}
         for column in self.info.columns:
+            if self._dtypes.get(column.name, set()) >= {pl.String(), pl.Binary()}:
+                self.note_mixed(column.name)
             dtype = unify_dtype(self._dtypes.get(column.name, {pl.String()}) - {pl.Null()} or {pl.String()})
             schema[column.name] = dtype
             column.stored_as = str(dtype)

@@ -97,7 +97,7 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
     which were finished.
     """
     report = report if report is not None else ReadReport()
-    done = {m["sha256"] for m in read_manifests(case)}
+    done = {m["sha256"] for m in read_manifests(case) if m.get("complete", True)}  # failed readings: again
     frame = current(case, CATALOGUE_COLUMNS).collect()
     damaged = set(frame.filter(pl.col("error").is_not_null())["path"].to_list())
     # Where the same content is at several paths it is read once: from an intact container first.
@@ -142,14 +142,18 @@ def _read_one(case: Case, row: dict[str, Any], report: ReadReport,
                 "path": row["path"], "root": row["root"], "sha256": row["sha256"], "size": row["size"],
                 "format": fmt, "mime": row["mime"], "description": row["description"],
             })
+            writer.source["complete"] = False  # until the reader ends and the bytes are the catalogue's
             try:
                 _run_reader(case, fmt, row, head, stream, writer)
                 mismatch = stream.verify(row["sha256"], row["size"])
                 if mismatch:
                     writer.problem("whole file", mismatch)
+                else:
+                    writer.source["complete"] = True
             except Exception as exc:  # noqa: BLE001 - one bad source must not stop the others
                 writer.problem("reader", f"stopped with an error ({type(exc).__name__}: {exc}); "
-                                         "rows of the batches written before it are kept")
+                                         "rows of the batches written before it are kept, and the next "
+                                         "extract reads this source again")
             return writer.finish()
     except (OSError, ValueError, EOFError) as exc:
         report.problems.append(f"{row['path']}: could not be opened again for reading: {exc}")
@@ -191,9 +195,13 @@ class _as_file:  # noqa: N801 - used as a context manager like a function
             return Path(evidence_location(self.row["root"], self.row["path"], self.row["root_kind"]))
         self.folder = tempfile.mkdtemp(dir=self.case.tmp_dir, prefix="source-")
         path = Path(self.folder) / "member"
-        with open(path, "wb") as handle:
-            shutil.copyfileobj(self.rest, handle, 1 << 20)  # type: ignore[misc]
-        os.chmod(path, 0o444)
+        try:
+            with open(path, "wb") as handle:
+                shutil.copyfileobj(self.rest, handle, 1 << 20)  # type: ignore[misc]
+            os.chmod(path, 0o444)
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         return path
 
     def __exit__(self, *exc: object) -> None:

@@ -92,7 +92,7 @@ def test_extract_reads_every_source_once_and_tables_lists_them(tmp_path: Path) -
     assert users["parquet"] in written and written[users["parquet"]] == sha256((case / users["parquet"]).read_bytes())
     assert {i["sha256"] for i in entry["inputs"]} >= {sha256(DUMP)}
 
-    again = run("extract", case)
+    again = run("extract", case)  # the truncated dump was read to its end (its cut recorded): not again
     assert "0 sources read" in again.stdout and "4 read before" in again.stdout
     run("verify", case)  # raw tables still match what the audit log recorded
     (case / users["parquet"]).write_bytes(b"tampered")
@@ -109,6 +109,9 @@ def test_a_changed_source_is_said_so(tmp_path: Path) -> None:
     (evidence / "dump.sql").write_bytes(DUMP.replace(b"alice", b"ALICE"))
     result = run("extract", case, expect=3)
     assert "dump.sql" in result.stderr and "differs from the catalogue" in result.stderr
+    again = run("extract", case, expect=3)  # a reading that did not complete is done again, and said again
+    assert "differs from the catalogue" in again.stderr and "1 sources read" in again.stdout
+    assert list((case / "tmp").iterdir()) == []
 
 
 def test_pg_dump_custom_format(tmp_path: Path, postgres) -> None:  # noqa: ANN001 - fixture

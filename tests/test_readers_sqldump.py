@@ -409,3 +409,71 @@ def test_duplicate_keys_and_updates_differ_from_mariadb_as_documented(tmp_path: 
     # the raw table keeps every row the dump wrote, in order; the UPDATE is recorded, not applied
     assert read.rows("t") == [("1", "first", "1"), ("2", "second", "2"), ("1", "again", "9"), ("2", "replaced", "9")]
     assert len(read.problems) == 1 and "line 5" in read.problems[0] and "not applied" in read.problems[0]
+
+
+def test_second_read_findings_statements_skipped_with_their_quotes(tmp_path: Path) -> None:
+    crlf = b"CREATE TABLE t (a int);\r\nINSERT INTO t (zz) VALUES (1);\r\nINSERT INTO t VALUES (2);\r\n"
+    assert read_dump(tmp_path, crlf, "mysql", name="crlf").rows("t") == [("2",)]
+    quoted = (b"CREATE TABLE t (a int, b text);\nINSERT INTO t (a, zz) VALUES (1,'x;\n"
+              b"INSERT INTO t VALUES (99,\"fake\");\n-- ');\nINSERT INTO t VALUES (3,'real');\n")
+    assert read_dump(tmp_path, quoted, "mysql", name="quoted").rows("t") == [("3", "real")]
+    malformed = (b"CREATE TABLE t (a int, b text);\nINSERT INTO t VALUES (1,'a'),(2 2,'x;\n"
+                 b"INSERT INTO t VALUES (99,\"fake\");\n');\nINSERT INTO t VALUES (3,'c');\n")
+    read = read_dump(tmp_path, malformed, "mysql", name="malformed")
+    assert read.rows("t") == [("1", "a"), ("3", "c")] and len(read.problems) == 1
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres"])
+def test_second_read_findings_unclosed_comment_is_recorded(tmp_path: Path, dialect: str) -> None:
+    dump = b"CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n/* note\nINSERT INTO t VALUES (2);\n"
+    read = read_dump(tmp_path, dump, dialect)
+    assert read.rows("t" if dialect == "mysql" else "public.t") == [("1",)]
+    assert read.problems == ["line 3, offset 50: the dump ends inside a comment opened here: nothing after it was read"]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_second_read_findings_comments_around_tuples(tmp_path: Path, compiled: bool) -> None:
+    dump = (b"CREATE TABLE t (a int, b text);\nINSERT INTO t VALUES /* x */ (1,'x'),/* c */(2,'y') -- end\n;\n"
+            b"INSERT INTO t VALUES (3,'z') /* after */;\n")
+    read = read_dump(tmp_path, dump, "mysql", compiled=compiled)
+    assert read.problems == []
+    assert read.rows("t") == [("1", "x"), ("2", "y"), ("3", "z")]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_second_read_findings_set_names_changes_between_rows(tmp_path: Path, compiled: bool) -> None:
+    dump = (b"SET NAMES cp1251;\nCREATE TABLE t (a text);\nINSERT INTO t VALUES ('\xc0\xc1');\n"
+            b"SET NAMES latin1;\nINSERT INTO t VALUES ('\xe9');\nSET NAMES utf8mb4;\nINSERT INTO t VALUES ('\xc3\xa9');\n")
+    read = read_dump(tmp_path, dump, "mysql", compiled=compiled)
+    assert read.rows("t") == [("АБ",), ("é",), ("é",)]
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres"])
+def test_second_read_findings_values_cut_by_the_window(tmp_path: Path, dialect: str) -> None:
+    if dialect == "mysql":
+        tail = (b",(2,b'101',X'4142'),(3, _binary'z' , 0x41) /* c */,(4,'a',-- c\n'b')"
+                b",(5,'q',\"dq\");\n")
+        head = b"CREATE TABLE t (a int, b blob, c blob);\nINSERT INTO t VALUES (1,'"
+    else:
+        tail = (b",(2,E'e\\'s','3.14'::numeric(10,2)),(3, B'101' ,'x'::text) /* c */,(4,'a',-- c\n'b')"
+                b",(5,'q','r');\n")
+        head = b"CREATE TABLE t (a int, b text, c text);\nINSERT INTO t VALUES (1,'"
+    whole = None
+    for shift in range(0, 60, 3):
+        dump = head + b"x" * (4096 * 20 - len(head) + shift - 30) + b"','y')" + tail
+        expected = read_dump(tmp_path, dump, dialect, name=f"whole{shift}")
+        assert expected.problems == []
+        read = read_dump(tmp_path, dump, dialect, chunk=4096, name=f"cut{shift}")
+        assert read.problems == [], shift
+        name = "t" if dialect == "mysql" else "public.t"
+        assert read.tables[name].equals(expected.tables[name]), shift
+        whole = whole or expected
+    assert whole is not None and len(whole.rows("t" if dialect == "mysql" else "public.t")) == 5
+
+
+def test_second_read_findings_scanner_ignores_positions_outside_the_buffer() -> None:
+    from forensics import _dumpscan
+
+    for pos in (-(1 << 40), -1, 4, 1 << 40):
+        assert _dumpscan.scan_tuples(b"(1)", pos, 1, True, True, 10, 0, 1)[1] == 0
+        assert _dumpscan.scan_copy(b"1\n", pos, 1, True, 10, 0, 1)[1] == 0

@@ -33,6 +33,7 @@ from forensics.readers.fastrows import convert_column, tuple_pattern
 from forensics.readers.scanner import NeedMore, Scanner
 
 LOCATOR = ("_line", "_offset")
+LOOKAHEAD = 1 << 16  # a row that fails this close to the window's end is read again with more bytes
 
 
 def locator_names(columns: list[ColumnInfo]) -> tuple[str, str]:
@@ -97,7 +98,7 @@ _MYSQL_VALUE = re.compile(rb"""
   |0b([01]*)(?![A-Za-z0-9_])
   |[bB]'([01]*)'
   |_([A-Za-z0-9]+)[ \t]*(?=['"]|0x|[xX]')
-  |([A-Za-z_][A-Za-z0-9_]*(?:\([ \t]*[0-9]*[ \t]*\))?)
+  |([A-Za-z_][A-Za-z0-9_]*(?:\([ \t]*[0-9]*[ \t]*\))?)(?!['"])
 """, re.VERBOSE | re.DOTALL | re.IGNORECASE)
 _POSTGRES_VALUE = re.compile(rb"""
    [eE]'((?:[^'\\]++|\\.|'')*+)'
@@ -106,7 +107,7 @@ _POSTGRES_VALUE = re.compile(rb"""
   |(NULL)(?![A-Za-z0-9_])
   |[xX]'([0-9A-Fa-f]*)'
   |[bB]'([01]*)'
-  |([A-Za-z_][A-Za-z0-9_]*(?:\([ \t]*[0-9]*[ \t]*\))?)
+  |([A-Za-z_][A-Za-z0-9_]*(?:\([ \t]*[0-9]*[ \t]*\))?)(?!['"])
 """, re.VERBOSE | re.DOTALL | re.IGNORECASE)
 _CAST = re.compile(rb"[ \t]*::[ \t]*(?:\"[^\"]+\"|[A-Za-z_][A-Za-z0-9_ .]*)(?:\([0-9, ]*\))?(?:\[\])*")
 _OPEN_QUOTE = re.compile(rb"""(?:[eE_A-Za-z0-9]*)?(['"])""")
@@ -339,6 +340,8 @@ class SqlDumpReader:
             try:
                 self._skip_gap(top=True)
             except NeedMore:
+                self.out.problem(scan.where(), "the dump ends inside a comment opened here: nothing after it "
+                                               "was read")
                 break
             if scan.at_end():
                 break
@@ -560,6 +563,8 @@ class SqlDumpReader:
         if codec is None:
             self.out.problem(self.scan.where(), f"character set {declared} not known: text read as UTF-8")
             codec = "utf-8"
+        for table in self.tables.values():
+            self._convert_fast(table)  # rows gathered so far are decoded in the set they were written in
         self.charset = codec
         self.charset_set = True
 
@@ -667,6 +672,10 @@ class SqlDumpReader:
                 scan.pos = len(scan.buf)
                 return
             except _Malformed as exc:
+                if not scan.eof and len(scan.buf) - exc.pos < LOOKAHEAD:  # it may be cut by the window: read more
+                    scan.pos, self._open_comments = row_start, opened
+                    if scan.fill():
+                        continue
                 self.out.problem(scan.where(exc.pos), f"malformed row in INSERT INTO {table.name}: {exc.reason}; "
                                  "the rest of this statement is skipped")
                 self._skip_statement()
@@ -677,6 +686,8 @@ class SqlDumpReader:
                 after, opened = scan.pos, self._open_comments
                 try:
                     ending = self._after_tuple()
+                    if ending == "other" and not scan.eof and len(scan.buf) - scan.pos < LOOKAHEAD:
+                        raise NeedMore  # what follows may be a comment or a comma cut by the window
                     break
                 except NeedMore:
                     scan.pos, self._open_comments = after, opened
@@ -698,17 +709,31 @@ class SqlDumpReader:
             return
 
     def _skip_statement(self) -> None:
-        """Go on at the next line that ends with the delimiter (used after a malformed row)."""
+        """Go on after the delimiter that ends this statement, quotes respected; the statement is not kept."""
         scan = self.scan
-        needle = self.delimiter + b"\n"
+        quotes = [b"'", b'"', b"`"] if self.mysql else [b"'", b'"']
+        pattern = re.compile(b"|".join(re.escape(t) for t in [self.delimiter, *quotes]))
+        self._open_comments = 0
         while True:
-            found = scan.buf.find(needle, scan.pos)
-            if found >= 0:
-                scan.pos = found + len(needle)
+            match = pattern.search(scan.buf, scan.pos)
+            if match is None:  # nothing open up to the window's end: drop it and read on
+                scan.pos = max(scan.pos, len(scan.buf) - len(self.delimiter) + 1)
+                if not scan.fill():
+                    scan.pos = len(scan.buf)
+                    return
+                continue
+            if match.group(0) == self.delimiter:
+                scan.pos = match.end()
                 return
-            if not scan.fill(max(scan.pos, len(scan.buf) - len(needle))):
-                scan.pos = len(scan.buf)
-                return
+            try:
+                scan.pos = self._quote_end(scan.buf, match.end(), match.group(0))
+            except NeedMore:
+                scan.pos = match.start()
+                if not scan.fill():
+                    self.out.problem(scan.where(), "the dump ends inside a quoted value of the statement "
+                                                   "skipped before it: nothing after this place was read")
+                    scan.pos = len(scan.buf)
+                    return
 
     def _after_tuple(self) -> str:
         scan = self.scan
@@ -766,6 +791,7 @@ class SqlDumpReader:
     def _tuple(self) -> list[tuple[int, bytes | None, str | None]]:
         """One parenthesised row: each value as (kind, bytes, introducer)."""
         scan = self.scan
+        self._gap()  # a comment before the tuple
         buf = scan.buf
         pos = scan.pos
         if buf[pos:pos + 1] != b"(":
@@ -1163,6 +1189,9 @@ class SqlDumpReader:
         frames = table.pending
         if len(frames) > 1:
             schema = {name: unify_dtype({f.schema[name] for f in frames}) for name in frames[0].columns}
+            for name in frames[0].columns:
+                if {f.schema[name] for f in frames} >= {pl.String(), pl.Binary()}:
+                    table.writer.note_mixed(name)
             frame = pl.concat([f.cast(schema) for f in frames], how="vertical")  # type: ignore[arg-type]
         else:
             frame = frames[0]
