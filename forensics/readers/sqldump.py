@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,26 +173,31 @@ def split_qualified(raw: bytes) -> list[str]:
     return [unquote_ident(m.group(0)) for m in _IDENT_ONE.finditer(raw)]
 
 
-def split_top_level(text: str, separator: str = ",") -> list[str]:
-    """Split at separators outside parentheses and quotes."""
-    parts, depth, quote, start, i = [], 0, "", 0, 0
+def _outside_quotes(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character of text outside quoted text, with its index and the parenthesis depth before it."""
+    depth, quote, i = 0, "", start
     while i < len(text):
         ch = text[i]
         if quote:
-            if ch == "\\" and quote in "'\"":
+            if ch == "\\" and quote != "`":
                 i += 1
             elif ch == quote:
                 quote = ""
         elif ch in "'\"`":
             quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == separator and depth == 0:
+        else:
+            yield i, ch, depth
+            depth += 1 if ch == "(" else -1 if ch == ")" else 0
+        i += 1
+
+
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split at separators outside parentheses and quotes."""
+    parts, start = [], 0
+    for i, ch, depth in _outside_quotes(text):
+        if ch == separator and depth == 0:
             parts.append(text[start:i])
             start = i + 1
-        i += 1
     parts.append(text[start:])
     return [p.strip() for p in parts if p.strip()]
 
@@ -232,46 +237,15 @@ def parse_columns(body: str) -> list[ColumnInfo]:
 
 def _balanced_end(text: str, open_at: int) -> int:
     """The index of the parenthesis that closes the one at open_at (quotes respected)."""
-    depth, quote, i = 0, "", open_at
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\" and quote != "`":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"`":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return len(text)
+    return next((i for i, ch, depth in _outside_quotes(text, open_at) if ch == ")" and depth == 1), len(text))
 
 
 def _mask_parens(text: str) -> str:
     """The text with whatever is inside parentheses or quotes blanked, so keywords there are not seen."""
-    out, depth, quote = [], 0, ""
-    for ch in text:
-        if quote:
-            out.append(" ")
-            if ch == quote:
-                quote = ""
-            continue
-        if ch in "'\"":
-            quote = ch
-            out.append(" ")
-        elif ch == "(":
-            depth += 1
-            out.append(ch if depth == 1 else " ")
-        elif ch == ")":
-            depth -= 1
-            out.append(ch if depth == 0 else " ")
-        else:
-            out.append(ch if depth == 0 else " ")
+    out = [" "] * len(text)
+    for i, ch, depth in _outside_quotes(text):
+        if depth == 0 or (ch == ")" and depth == 1):
+            out[i] = ch
     return "".join(out)
 
 
