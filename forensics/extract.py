@@ -1,34 +1,73 @@
-"""Extract: read every source not yet read into raw tables, then (issue 4) run the plugins.
+"""Extract: read every source not yet read into raw tables, then run the plugins over them.
 
-Today this stage reads the sources (see forensics.sources); mapping raw tables onto the
-canonical accounts / payments / calls tables by plugins is not built yet.
+Reading sources: forensics.sources. Running plugins into the canonical tables
+accounts / payments / calls: forensics.plugins. Both are recorded in one audit entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from forensics.audit import sha256_file
 from forensics.case import Case
+from forensics.plugins import Discovery, RunReport, discover, run_plugins
+from forensics.rawtables import read_manifests
 from forensics.sources import ReadReport, output_manifest, read_sources
 
 
+@dataclass
+class ExtractReport:
+    """What extract did: the sources read, and what the plugins made of the raw tables."""
+
+    sources: ReadReport = field(default_factory=ReadReport)
+    plugins: RunReport = field(default_factory=RunReport)
+    discovery: Discovery = field(default_factory=Discovery)
+
+    @property
+    def problems(self) -> list[str]:
+        """Everything recorded as a problem: sources, plugins that failed to load or to run."""
+        failed_loads = [f"plugin {f['origin']}: {f['error']}" for f in self.discovery.failed]
+        return self.sources.problems + failed_loads + self.plugins.failures
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data."""
+        return {**self.sources.as_dict(), "plugins": [p.extractor for p in self.discovery.plugins],
+                "plugins_failed_to_load": self.discovery.failed, "extraction": self.plugins.as_dict(),
+                "problems": self.problems}
+
+
 def extract(case: Case, command: list[str], on_problem: Callable[[str], None] | None = None,
-            progress: Callable[[str], None] | None = None) -> ReadReport:
-    """Read the case's unread sources under the case lock and record the run in the audit log."""
+            progress: Callable[[str], None] | None = None, plugins_dirs: list[Path] | None = None,
+            only: list[str] | None = None) -> ExtractReport:
+    """Read the case's unread sources and run the plugins, under the case lock, recorded in the audit log."""
     with case.locked():
-        report = ReadReport()
+        report = ExtractReport()
         outcome, message = "failed", ""
         try:
-            read_sources(case, on_problem=on_problem, progress=progress, report=report)
+            read_sources(case, on_problem=on_problem, progress=progress, report=report.sources)
+            report.discovery = discover(plugins_dirs)
+            if only:
+                unknown = sorted(set(only) - {p.name for p in report.discovery.plugins})
+                if unknown:
+                    report.discovery.failed.append({"origin": "--only", "error": f"no plugin named {', '.join(unknown)}"})
+            report.plugins = run_plugins(case, list(read_manifests(case)), report.discovery, only)
+            if on_problem:
+                for text in report.problems[len(report.sources.problems):]:
+                    on_problem(text)
             outcome = "problems" if report.problems else "ok"
         except BaseException as exc:
             message = f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            tables = sorted((case.path / "tables").glob("*.parquet")) if outcome != "failed" else []
             case.audit.append(
                 command, outcome, message,
-                inputs=[{"path": m["path"], "sha256": m["sha256"]} for m in report.read],
-                outputs=output_manifest(case, report.read),
+                inputs=[{"path": m["path"], "sha256": m["sha256"]} for m in report.sources.read],
+                outputs=output_manifest(case, report.sources.read)
+                + [{"path": f"tables/{t.name}", "sha256": sha256_file(t)} for t in tables],
                 details=report.as_dict(),
             )
     return report

@@ -1,0 +1,118 @@
+"""The canonical tables: accounts, payments and calls, declared once.
+
+Each column has a Polars dtype and a description; schema checks, the docs' reference and
+(later) the Excel column formats are all derived from this declaration. Every canonical
+row also carries provenance columns, filled in by the core and never by a plugin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from forensics.case import Case
+
+UTC_US = pl.Datetime("us", "UTC")
+AMOUNT = pl.Decimal(38, 18)  # exact; 18 places hold the smallest unit of any currency or coin
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column."""
+
+    name: str
+    dtype: pl.DataType
+    description: str
+
+
+def _columns(*specs: tuple[str, pl.DataType, str]) -> tuple[Column, ...]:
+    return tuple(Column(name, dtype, description) for name, dtype, description in specs)
+
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "accounts": _columns(
+        ("account_id", pl.String(), "the account's identifier in the source (its key, as text)"),
+        ("username", pl.String(), "login name"),
+        ("email", pl.String(), "e-mail address as the source holds it"),
+        ("phone_raw", pl.String(), "phone number as the source holds it"),
+        ("phone_e164", pl.String(), "the phone number in E.164 (phonenumbers), null where it is not a number"),
+        ("display_name", pl.String(), "the name shown for the account"),
+        ("created_at", UTC_US, "when the account was created (UTC)"),
+        ("last_seen_at", UTC_US, "last login or activity (UTC)"),
+        ("last_ip", pl.String(), "the last IP address the source recorded"),
+        ("status", pl.String(), "status as the source words it (active, blocked...)"),
+    ),
+    "payments": _columns(
+        ("payment_id", pl.String(), "the payment's identifier in the source"),
+        ("account_id", pl.String(), "the account that paid"),
+        ("amount", AMOUNT, "the amount, exact"),
+        ("currency", pl.String(), "ISO 4217 code (or BTC, ...) of the amount"),
+        ("method", pl.String(), "how it was paid (bitcoin, card, voucher...) as the source words it"),
+        ("crypto_address", pl.String(), "the address paid to or from, for crypto payments"),
+        ("tx_hash", pl.String(), "the transaction hash, for crypto payments"),
+        ("paid_at", UTC_US, "when it was paid (UTC)"),
+        ("status", pl.String(), "status as the source words it (paid, pending, refunded...)"),
+    ),
+    "calls": _columns(
+        ("call_id", pl.String(), "the call's identifier in the source"),
+        ("account_id", pl.String(), "the account that placed the call"),
+        ("caller_id_raw", pl.String(), "the caller ID presented (possibly spoofed), as the source holds it"),
+        ("caller_id_e164", pl.String(), "the caller ID in E.164, null where it is not a number"),
+        ("destination_raw", pl.String(), "the number called, as the source holds it"),
+        ("destination_e164", pl.String(), "the number called in E.164, null where it is not a number"),
+        ("started_at", UTC_US, "when the call started (UTC)"),
+        ("duration_s", pl.Int64(), "seconds from start to end"),
+        ("billed_s", pl.Int64(), "seconds billed (answered time)"),
+        ("disposition", pl.String(), "outcome as the source words it (ANSWERED, NO ANSWER, BUSY...)"),
+    ),
+}
+
+PROVENANCE: tuple[Column, ...] = _columns(
+    ("_source_sha256", pl.String(), "SHA-256 of the source file the row was read from"),
+    ("_source_path", pl.String(), "the source's path in the catalogue (archive members as outer.zip!inner/dump.sql)"),
+    ("_source_table", pl.String(), "the raw table the row comes from"),
+    ("_source_locator", pl.String(), "where in the source: line and byte offset in a dump, rowid, line in a CSV"),
+    ("_extractor", pl.String(), "the plugin that made the row, as name@version"),
+)
+
+
+def schema(table: str, provenance: bool = True) -> pl.Schema:
+    """The Polars schema of a canonical table (with its provenance columns by default)."""
+    columns = TABLES[table] + (PROVENANCE if provenance else ())
+    return pl.Schema({c.name: c.dtype for c in columns})
+
+
+def conform(table: str, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """A plugin's result in the canonical column order and dtypes; columns it does not give are null.
+
+    Raises ValueError naming columns that are not canonical, so a plugin's typo is not
+    silently dropped.
+    """
+    wanted = schema(table, provenance=False)
+    given = frame.collect_schema()
+    unknown = [name for name in given if name not in wanted and not name.startswith("_")]
+    if unknown:
+        raise ValueError(f"columns not in the canonical {table} table: {', '.join(unknown)}")
+    return frame.select(
+        (pl.col(name).cast(dtype, strict=True) if name in given else pl.lit(None, dtype)).alias(name)
+        for name, dtype in wanted.items()
+    )
+
+
+def canonical_rows(case: Case) -> list[dict[str, Any]]:
+    """One plain record per canonical table written in the case, for listing."""
+    rows = []
+    for name, columns in TABLES.items():
+        path = case.path / "tables" / f"{name}.parquet"
+        if path.exists():
+            rows.append({
+                "name": name, "kind": "canonical", "format": "canonical", "source_path": None,
+                "source_sha256": None, "rows": pl.scan_parquet(path).select(pl.len()).collect().item(),
+                "columns": [{"name": c.name, "declared_type": None, "stored_as": str(c.dtype)}
+                            for c in columns + PROVENANCE],
+                "parquet": f"tables/{name}.parquet",
+            })
+    return rows

@@ -1,0 +1,233 @@
+"""Finding extraction plugins and running them over the raw tables into the canonical tables.
+
+Plugins are found in the built-in folder plugins/ (beside the package), in every folder
+given with --plugins-dir or in FORENSICS_PLUGINS (separated by ':'), and through the
+entry-point group "forensics.plugins". Each accepted raw table is given to each plugin
+that accepts it; what comes back is checked against the canonical schema, given its
+provenance, and written to tables/<name>.parquet. A plugin that fails to load, raises,
+or returns a wrong shape is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+
+from forensics.canonical import PROVENANCE, TABLES, conform
+from forensics.case import Case
+from forensics.plugin import LOCATOR, Accepts, Context, RawTable
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "plugins"
+ENTRY_POINT_GROUP = "forensics.plugins"
+REQUIRED = ("NAME", "VERSION", "PRODUCES", "ACCEPTS", "extract")
+
+
+@dataclass
+class Plugin:
+    """A loaded plugin and where it came from."""
+
+    name: str
+    version: str
+    produces: tuple[str, ...]
+    accepts: Accepts
+    origin: str
+    module: ModuleType
+    description: str
+
+    @property
+    def extractor(self) -> str:
+        """name@version, as the provenance column says it."""
+        return f"{self.name}@{self.version}"
+
+
+@dataclass
+class Discovery:
+    """The plugins found, and those that could not be loaded, with why."""
+
+    plugins: list[Plugin] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+
+def plugin_dirs(extra: list[Path] | None = None) -> list[Path]:
+    """The folders searched: built-in, then --plugins-dir, then FORENSICS_PLUGINS."""
+    folders = [BUILTIN_DIR, *(extra or [])]
+    folders += [Path(p) for p in os.environ.get("FORENSICS_PLUGINS", "").split(os.pathsep) if p]
+    return folders
+
+
+def discover(extra_dirs: list[Path] | None = None) -> Discovery:
+    """Load every plugin from the folders and the entry points."""
+    found = Discovery()
+    for folder in plugin_dirs(extra_dirs):
+        if not folder.is_dir():
+            if folder != BUILTIN_DIR:
+                found.failed.append({"origin": str(folder), "error": "plugin folder not found"})
+            continue
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith(("_", "test_")):
+                continue
+            _add(found, str(path), lambda p=path: _load_file(p))
+    for entry in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        _add(found, f"entry point {entry.name} ({entry.value})", entry.load)
+    return found
+
+
+def _add(found: Discovery, origin: str, load: Any) -> None:
+    try:
+        module = load()
+        plugin = from_module(module, origin)
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the others
+        found.failed.append({"origin": origin, "error": f"{type(exc).__name__}: {exc}"})
+        return
+    if any(p.name == plugin.name for p in found.plugins):
+        found.failed.append({"origin": origin, "error": f"a plugin named {plugin.name} was found before it"})
+        return
+    found.plugins.append(plugin)
+
+
+def _load_file(path: Path) -> ModuleType:
+    name = f"forensics_plugin_{path.stem}_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def from_module(module: ModuleType, origin: str) -> Plugin:
+    """A Plugin from a module that follows the contract (see forensics.plugin)."""
+    missing = [name for name in REQUIRED if not hasattr(module, name)]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    produces = tuple(module.PRODUCES)
+    unknown = [t for t in produces if t not in TABLES]
+    if unknown:
+        raise ValueError(f"PRODUCES names tables that are not canonical: {', '.join(unknown)}")
+    if not isinstance(module.ACCEPTS, Accepts):
+        raise ValueError("ACCEPTS must be a forensics.plugin.Accepts")
+    description = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+    return Plugin(str(module.NAME), str(module.VERSION), produces, module.ACCEPTS, origin, module, description)
+
+
+@dataclass
+class RunReport:
+    """What the plugins made: rows per canonical table, and what failed."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data."""
+        return {"rows": self.rows, "runs": self.runs, "failures": self.failures}
+
+
+def raw_tables(case: Case, manifests: list[dict[str, Any]]) -> list[RawTable]:
+    """Every raw table of the case as plugins see it, in a stable order."""
+    tables = []
+    for manifest in sorted(manifests, key=lambda m: (m["path"], m["sha256"])):
+        for info in manifest["tables"]:
+            columns = [c["name"] for c in info["columns"]]
+            frame = pl.scan_parquet(case.path / info["parquet"])
+            tables.append(RawTable(
+                name=info["name"], columns=columns,
+                declared_types={c["name"]: c["declared_type"] for c in info["columns"]},
+                source_path=manifest["path"], source_sha256=manifest["sha256"], source_format=manifest["format"],
+                frame=frame.select(*[pl.col(c) for c in columns], _locator(info["locator"]).alias(LOCATOR)),
+            ))
+    return tables
+
+
+def _locator(names: list[str]) -> pl.Expr:
+    """The locator columns of a raw table as one text: 'line 12, offset 3456', 'rowid 7', 'line 4'."""
+    if not names:
+        return pl.lit(None, pl.String)
+    words = [name.lstrip("_") for name in names]
+    parts: list[pl.Expr | str] = []
+    for index, (word, name) in enumerate(zip(words, names, strict=True)):
+        parts += ([", "] if index else []) + [f"{word} ", pl.col(name).cast(pl.String)]
+    return pl.concat_str([p if isinstance(p, pl.Expr) else pl.lit(p) for p in parts])
+
+
+def run_plugins(case: Case, manifests: list[dict[str, Any]], discovery: Discovery, only: list[str] | None = None,
+                context: Context | None = None) -> RunReport:
+    """Run the plugins over every raw table they accept and write tables/<name>.parquet."""
+    report = RunReport()
+    context = context or Context(timezone=case.timezone)
+    plugins = [p for p in discovery.plugins if not only or p.name in only]
+    out_dir = case.path / "tables"
+    work = case.path / "tables.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    parts: dict[str, list[Path]] = {name: [] for name in TABLES}
+    for table in raw_tables(case, manifests):
+        for plugin in plugins:
+            if not plugin.accepts.matches(table.name, table.columns, table.source_path):
+                continue
+            run = {"plugin": plugin.extractor, "source": table.source_path, "table": table.name, "rows": {}}
+            try:
+                result = plugin.module.extract(table, context)
+                for name, frame in _checked(plugin, result).items():
+                    part = work / f"{name}.{len(parts[name]):05d}.parquet"
+                    _with_provenance(name, frame, table, plugin).sink_parquet(part)
+                    count = pl.scan_parquet(part).select(pl.len()).collect().item()
+                    parts[name].append(part)
+                    run["rows"][name] = count
+            except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                message = (f"{plugin.extractor} on {table.source_path} table {table.name}: "
+                           f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})")
+                report.failures.append(message)
+                run["error"] = message
+            report.runs.append(run)
+    out_dir.mkdir(exist_ok=True)
+    for name, files in parts.items():
+        target = work / f"{name}.parquet"
+        if files:
+            pl.concat([pl.scan_parquet(f) for f in files], how="vertical").sink_parquet(target)
+        else:
+            pl.DataFrame(schema=_full_schema(name)).write_parquet(target)
+        report.rows[name] = pl.scan_parquet(target).select(pl.len()).collect().item()
+        os.replace(target, out_dir / f"{name}.parquet")
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _checked(plugin: Plugin, result: Any) -> dict[str, pl.LazyFrame]:
+    if not isinstance(result, dict):
+        raise TypeError(f"extract returned {type(result).__name__}, not a dict of table name to LazyFrame")
+    for name, frame in result.items():
+        if name not in plugin.produces:
+            raise ValueError(f"returned table {name!r}, which PRODUCES does not declare")
+        if not isinstance(frame, pl.LazyFrame | pl.DataFrame):
+            raise TypeError(f"{name}: {type(frame).__name__} is not a LazyFrame")
+    return {name: frame.lazy() for name, frame in result.items()}
+
+
+def _with_provenance(name: str, frame: pl.LazyFrame, table: RawTable, plugin: Plugin) -> pl.LazyFrame:
+    if LOCATOR not in frame.collect_schema():
+        raise ValueError(f"{name}: the rows lost their {LOCATOR} column (build them with table.select(...))")
+    body = conform(name, frame)
+    return pl.concat([body, frame.select(
+        pl.lit(table.source_sha256).alias("_source_sha256"),
+        pl.lit(table.source_path).alias("_source_path"),
+        pl.lit(table.name).alias("_source_table"),
+        pl.col(LOCATOR).cast(pl.String),
+        pl.lit(plugin.extractor).alias("_extractor"),
+    )], how="horizontal")
+
+
+def _full_schema(name: str) -> pl.Schema:
+    return pl.Schema({c.name: c.dtype for c in TABLES[name] + PROVENANCE})

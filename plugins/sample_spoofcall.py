@@ -1,0 +1,36 @@
+"""The sample caller-ID spoofing service (samples/): its users and payments tables.
+
+The service's database, as dumped from its server, holds users (id, username, email) and
+payments (id, user_id, amount, currency, btc_address, paid_at), with times in the
+server's local time.
+"""
+
+import polars as pl
+
+from forensics.plugin import Accepts, Context, RawTable
+
+NAME = "sample-spoofcall"
+VERSION = "1.0"
+PRODUCES = ("accounts", "payments")
+ACCEPTS = Accepts(tables=("users", "payments"))
+
+
+def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:
+    """Accounts from users, payments from payments."""
+    if table.name.rsplit(".", 1)[-1] == "users" and {"id", "username", "email"} <= set(table.columns):
+        return {"accounts": table.select(
+            account_id=pl.col("id"),
+            username=pl.col("username"),
+            email=pl.col("email"),
+        )}
+    if {"id", "user_id", "amount", "currency", "btc_address", "paid_at"} <= set(table.columns):
+        return {"payments": table.select(
+            payment_id=pl.col("id"),
+            account_id=pl.col("user_id"),
+            amount=context.amount(pl.col("amount")),
+            currency=pl.col("currency"),
+            method=pl.when(pl.col("btc_address").is_not_null()).then(pl.lit("bitcoin")),
+            crypto_address=pl.col("btc_address"),
+            paid_at=context.utc(pl.col("paid_at")),
+        )}
+    return {}

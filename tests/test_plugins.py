@@ -1,0 +1,138 @@
+"""Extraction plugins: discovery, running them into the canonical tables, isolating failures; query."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import run, sha256, write
+
+from forensics.canonical import TABLES, schema
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def sample_case(tmp_path: Path) -> Path:
+    import subprocess
+    import sys
+
+    evidence = tmp_path / "evidence"
+    subprocess.run([sys.executable, str(ROOT / "samples" / "make_evidence.py"), str(evidence)], check=True,
+                   capture_output=True)
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E", "--timezone", "Europe/London")
+    run("ingest", case, evidence, expect=3)  # the sample holds a damaged zip
+    return case
+
+
+def test_extract_fills_the_canonical_tables_with_provenance(sample_case: Path) -> None:
+    result = run("extract", sample_case)
+    assert "2 plugins" in result.stdout
+    calls = pl.read_parquet(sample_case / "tables" / "calls.parquet")
+    assert calls.schema == schema("calls")
+    assert calls.height == 3
+    first = calls.row(0, named=True)
+    assert first["caller_id_raw"] == "+442079460000" and first["caller_id_e164"] == "+442079460000"
+    assert first["destination_e164"] == "+447700900123"
+    assert str(first["started_at"]) == "2022-05-17 09:00:00+00:00"  # 10:00 in London in May is 09:00 UTC
+    assert (first["duration_s"], first["billed_s"], first["disposition"]) == (70, 65, "ANSWERED")
+    assert first["_source_path"] == "var/log/asterisk/cdr-csv/Master.csv"
+    assert first["_source_table"] == "Master" and first["_source_locator"] == "line 1"
+    assert first["_extractor"] == "asterisk-cdr@1.0"
+    payments = pl.read_parquet(sample_case / "tables" / "payments.parquet")
+    assert payments["crypto_address"].to_list() == ["bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", None]
+    from decimal import Decimal
+
+    assert payments["amount"].to_list() == [Decimal("50"), Decimal("25")]
+    assert payments["method"].to_list() == ["bitcoin", None]
+    assert payments["_source_locator"][0].startswith("line ")
+    accounts = pl.read_parquet(sample_case / "tables" / "accounts.parquet")
+    assert accounts.select("account_id", "username").rows() == [("1", "shadow"), ("2", "o'brien")]
+
+    listed = {t["name"]: t for t in json.loads(run("tables", sample_case, "--json").stdout)}
+    assert listed["calls"]["kind"] == "canonical" and listed["calls"]["rows"] == 3
+
+    entry = json.loads((sample_case / "audit.jsonl").read_text().splitlines()[-1])
+    outputs = {o["path"]: o["sha256"] for o in entry["outputs"]}
+    assert outputs["tables/calls.parquet"] == sha256((sample_case / "tables" / "calls.parquet").read_bytes())
+    run("verify", sample_case)
+
+    before = {name: (sample_case / "tables" / f"{name}.parquet").read_bytes() for name in TABLES}
+    run("extract", sample_case)
+    assert {name: (sample_case / "tables" / f"{name}.parquet").read_bytes() for name in TABLES} == before
+
+
+BROKEN_PLUGINS = {
+    "raises.py": '''"""Raises."""
+from forensics.plugin import Accepts
+NAME, VERSION, PRODUCES = "raises", "0.1", ("calls",)
+ACCEPTS = Accepts(columns={"src"})
+def extract(table, context):
+    raise RuntimeError("boom")
+''',
+    "typo.py": '''"""Returns a column that is not canonical."""
+import polars as pl
+from forensics.plugin import Accepts
+NAME, VERSION, PRODUCES = "typo", "0.1", ("calls",)
+ACCEPTS = Accepts(columns={"src"})
+def extract(table, context):
+    return {"calls": table.select(destination=pl.col("dst"))}
+''',
+    "undeclared.py": '''"""Returns a table it did not declare."""
+from forensics.plugin import Accepts
+NAME, VERSION, PRODUCES = "undeclared", "0.1", ("calls",)
+ACCEPTS = Accepts(columns={"src"})
+def extract(table, context):
+    return {"payments": table.select()}
+''',
+    "incomplete.py": '''"""No ACCEPTS."""
+NAME, VERSION, PRODUCES = "incomplete", "0.1", ("calls",)
+def extract(table, context):
+    return {}
+''',
+    "syntax.py": "def broken(:\n",
+}
+
+
+def test_a_failing_plugin_is_recorded_and_the_others_go_on(sample_case: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "my-plugins"
+    for name, text in BROKEN_PLUGINS.items():
+        write(folder / name, text)
+    listed = run("plugins", "list", "--plugins-dir", folder, "--json", expect=3)
+    found = json.loads(listed.stdout)
+    assert {p["name"] for p in found["plugins"]} >= {"asterisk-cdr", "raises", "typo", "undeclared"}
+    failed = {Path(f["origin"]).name: f["error"] for f in found["failed"]}
+    assert "missing ACCEPTS" in failed["incomplete.py"] and "SyntaxError" in failed["syntax.py"]
+
+    result = run("extract", sample_case, "--plugins-dir", folder, expect=3)
+    assert "raises@0.1 on var/log/asterisk/cdr-csv/Master.csv table Master: RuntimeError: boom" in result.stderr
+    assert "columns not in the canonical calls table: destination" in result.stderr
+    assert "returned table 'payments', which PRODUCES does not declare" in result.stderr
+    assert pl.read_parquet(sample_case / "tables" / "calls.parquet").height == 3  # asterisk-cdr still ran
+    entry = json.loads((sample_case / "audit.jsonl").read_text().splitlines()[-1])
+    assert entry["outcome"] == "problems"
+    assert any("boom" in f for f in entry["details"]["extraction"]["failures"])
+
+
+def test_only_runs_the_named_plugins(sample_case: Path) -> None:
+    run("extract", sample_case, "--only", "asterisk-cdr")
+    assert pl.read_parquet(sample_case / "tables" / "calls.parquet").height == 3
+    assert pl.read_parquet(sample_case / "tables" / "payments.parquet").height == 0
+    result = run("extract", sample_case, "--only", "nonesuch", expect=3)
+    assert "no plugin named nonesuch" in result.stderr
+
+
+def test_query_over_canonical_and_raw_tables(sample_case: Path) -> None:
+    run("extract", sample_case)
+    out = run("query", sample_case, "SELECT destination_e164, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1",
+              "--format", "json").stdout
+    assert json.loads(out) == [{"destination_e164": "+15555550199", "n": 1},
+                               {"destination_e164": "+447700900123", "n": 1},
+                               {"destination_e164": "+447700900456", "n": 1}]
+    csv = run("query", sample_case, "SELECT username FROM users ORDER BY id", "--format", "csv").stdout
+    assert csv == "username\nshadow\no'brien\n"
+    bad = run("query", sample_case, "SELECT nope FROM calls", expect=1)
+    assert bad.stderr.startswith("forensics: error: query failed")
