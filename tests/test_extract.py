@@ -64,7 +64,7 @@ def test_extract_reads_every_source_once_and_tables_lists_them(tmp_path: Path) -
     assert "4 sources read" in result.stdout
     assert tree_state(evidence) == before  # nothing in the evidence was touched
 
-    listed = json.loads(run("tables", case, "--json").stdout)
+    listed = [t for t in json.loads(run("tables", case, "--json").stdout) if t["kind"] == "raw"]
     by_source = {(t["source_path"], t["name"]): t for t in listed}
     users = by_source[("backups/db.zip!export/shop.sql.gz!shop.sql", "users")]
     assert users["rows"] == 2 and users["format"] == "mysql"
@@ -126,7 +126,7 @@ def test_pg_dump_custom_format(tmp_path: Path, postgres) -> None:  # noqa: ANN00
     run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E")
     run("ingest", case, dump.parent)
     run("extract", case)
-    listed = json.loads(run("tables", case, "--json").stdout)
+    listed = [t for t in json.loads(run("tables", case, "--json").stdout) if t["kind"] == "raw"]
     assert [(t["name"], t["format"], t["rows"]) for t in listed] == [("public.accounts", "pg-custom", 2)]
     frame = pl.read_parquet(case / listed[0]["parquet"])
     assert frame.select("id", "name", "photo").rows() == [("1", "tab\there", b"\x00\xff"), ("2", None, None)]
@@ -148,7 +148,7 @@ def test_compressed_dumps_on_disk_are_read_as_streams_and_give_the_same_tables_t
     run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E")
     run("ingest", case, evidence)
     assert "4 sources read" in run("extract", case).stdout
-    listed = json.loads(run("tables", case, "--json").stdout)
+    listed = [t for t in json.loads(run("tables", case, "--json").stdout) if t["kind"] == "raw"]
     assert sorted({t["source_path"] for t in listed}) == [
         "dump.sql.bz2!dump.sql", "dump.sql.gz!dump.sql", "dump.sql.xz!dump.sql", "dump.sql.zst!dump.sql"]
     assert all(t["rows"] == 2 for t in listed)
