@@ -402,6 +402,25 @@ def plugins_list(plugins_dirs: tuple[Path, ...], as_json: bool) -> None:
         sys.exit(EXIT_WARNINGS)
 
 
+@plugins_group.command("new")
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="Where to write the plugin and its test.")
+def plugins_new(name: str, folder: Path) -> None:
+    """Write a new plugin NAME.py and its test test_NAME.py, both working as written.
+
+    \b
+    Example:
+      forensics plugins new spoofer-db --dir ./my-plugins
+      python -m pytest ./my-plugins/test_spoofer_db.py
+      forensics extract ./op-falcon --plugins-dir ./my-plugins
+    """
+    from forensics.plugin_template import write_plugin
+
+    plugin_file, test_file = write_plugin(name, folder)
+    click.echo(f"wrote {plugin_file} and {test_file}")
+
+
 @cli.command()
 @click.argument("case_dir", type=click.Path(path_type=Path))
 @click.argument("sql")

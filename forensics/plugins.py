@@ -229,5 +229,36 @@ def _with_provenance(name: str, frame: pl.LazyFrame, table: RawTable, plugin: Pl
     )], how="horizontal")
 
 
+def try_plugin(plugin: Plugin | ModuleType | str | Path, columns: dict[str, list[Any]], table: str = "example",
+               source_path: str = "example.csv", context: Context | None = None) -> dict[str, pl.DataFrame]:
+    """Run one plugin on a small raw table given as columns of values, as extract would; return its tables.
+
+    For examiners testing a plugin in a few lines:
+
+        from forensics.plugins import try_plugin
+        tables = try_plugin("my-plugins/spoofer.py", {"id": ["1"], "login": ["shadow"]}, table="users")
+        assert tables["accounts"]["username"].to_list() == ["shadow"]
+    """
+    if isinstance(plugin, str | Path):
+        plugin = from_module(_load_file(Path(plugin)), str(plugin))
+    elif isinstance(plugin, ModuleType):
+        plugin = from_module(plugin, plugin.__name__)
+    frame = pl.DataFrame({name: pl.Series(name, values, dtype=_dtype_of(values)) for name, values in columns.items()})
+    height = frame.height
+    raw = RawTable(name=table, columns=list(columns), declared_types=dict.fromkeys(columns),
+                   source_path=source_path, source_sha256="0" * 64, source_format="example",
+                   frame=frame.lazy().with_columns(
+                       pl.format("line {}", pl.int_range(1, height + 1)).alias(LOCATOR)))
+    if not plugin.accepts.matches(table, list(columns), source_path):
+        raise ValueError(f"{plugin.name} does not accept a table {table!r} with columns {', '.join(columns)} "
+                         f"from {source_path}")
+    result = _checked(plugin, plugin.module.extract(raw, context or Context()))
+    return {name: _with_provenance(name, frame, raw, plugin).collect() for name, frame in result.items()}
+
+
+def _dtype_of(values: list[Any]) -> pl.DataType:
+    return pl.Binary() if any(isinstance(v, bytes) for v in values) else pl.String()
+
+
 def _full_schema(name: str) -> pl.Schema:
     return pl.Schema({c.name: c.dtype for c in TABLES[name] + PROVENANCE})

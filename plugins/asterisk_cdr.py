@@ -15,6 +15,16 @@ NAME = "asterisk-cdr"
 VERSION = "1.0"
 PRODUCES = ("calls",)
 ACCEPTS = Accepts(columns={"src", "dst", "duration", "billsec", "disposition"})
+# A small raw table this plugin accepts: the contract test and `forensics plugins list` use it.
+EXAMPLE = {
+    "table": "Master",
+    "source_path": "var/log/asterisk/cdr-csv/Master.csv",
+    "columns": {
+        "accountcode": ["shadow"], "src": ["+442079460000"], "dst": ["+447700900123"],
+        "start": ["2022-05-17 10:00:00"], "duration": ["70"], "billsec": ["65"],
+        "disposition": ["ANSWERED"], "uniqueid": ["1652781600.1"],
+    },
+}
 
 
 def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:

@@ -13,6 +13,15 @@ NAME = "sample-spoofcall"
 VERSION = "1.0"
 PRODUCES = ("accounts", "payments")
 ACCEPTS = Accepts(tables=("users", "payments"))
+# A small raw table this plugin accepts: the contract test and `forensics plugins list` use it.
+EXAMPLE = {
+    "table": "spoofcall.payments",
+    "source_path": "export/spoofcall.sql",
+    "columns": {
+        "id": ["1"], "user_id": ["1"], "amount": ["50.00"], "currency": ["USD"],
+        "btc_address": ["bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"], "paid_at": ["2022-05-01 09:12:00"],
+    },
+}
 
 
 def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:

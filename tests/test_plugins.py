@@ -136,3 +136,58 @@ def test_query_over_canonical_and_raw_tables(sample_case: Path) -> None:
     assert csv == "username\nshadow\no'brien\n"
     bad = run("query", sample_case, "SELECT nope FROM calls", expect=1)
     assert bad.stderr.startswith("forensics: error: query failed")
+
+
+def test_every_registered_plugin_keeps_the_contract() -> None:
+    from forensics.plugins import discover, try_plugin
+
+    found = discover()
+    assert found.failed == []
+    assert {p.name for p in found.plugins} >= {"asterisk-cdr", "sample-spoofcall"}
+    for plugin in found.plugins:
+        assert plugin.description, f"{plugin.name}: no docstring"
+        assert plugin.produces, f"{plugin.name}: PRODUCES is empty"
+        example = getattr(plugin.module, "EXAMPLE", None)
+        assert example, f"{plugin.name}: no EXAMPLE raw table"
+        tables = try_plugin(plugin, example["columns"], example["table"], example.get("source_path", "example"))
+        assert tables and set(tables) <= set(plugin.produces), plugin.name
+        for name, frame in tables.items():
+            assert frame.schema == schema(name), f"{plugin.name}: {name}"
+            assert frame.height >= 1 and frame["_extractor"][0] == plugin.extractor
+
+
+def test_try_plugin_runs_an_examiners_file_in_a_few_lines(tmp_path: Path) -> None:
+    from forensics.plugins import try_plugin
+
+    path = write(tmp_path / "spoofer.py", '''"""The spoofer's users."""
+import polars as pl
+from forensics.plugin import Accepts
+NAME, VERSION, PRODUCES = "spoofer", "0.1", ("accounts",)
+ACCEPTS = Accepts(tables=("members",), columns={"login"})
+def extract(table, context):
+    return {"accounts": table.select(account_id=pl.col("uid"), username=pl.col("login"),
+                                     phone_raw=pl.col("tel"), phone_e164=context.phone(pl.col("tel")))}
+''')
+    tables = try_plugin(path, {"uid": ["7"], "login": ["shadow"], "tel": ["020 7946 0000"]}, table="members",
+                        context=__import__("forensics.plugin", fromlist=["Context"]).Context(region="GB"))
+    row = tables["accounts"].row(0, named=True)
+    assert (row["account_id"], row["username"], row["phone_e164"]) == ("7", "shadow", "+442079460000")
+    assert row["_source_locator"] == "line 1" and row["_extractor"] == "spoofer@0.1"
+    with pytest.raises(ValueError, match="does not accept"):
+        try_plugin(path, {"uid": ["7"]}, table="members")
+
+
+def test_plugins_new_writes_a_plugin_and_a_test_that_pass_as_written(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "my-plugins"
+    assert "wrote" in run("plugins", "new", "spoofer-db", "--dir", folder).stdout
+    assert (folder / "spoofer_db.py").exists() and (folder / "test_spoofer_db.py").exists()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(folder / "test_spoofer_db.py")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = json.loads(run("plugins", "list", "--plugins-dir", folder, "--json").stdout)
+    assert "spoofer-db" in {p["name"] for p in listed["plugins"]}
+    assert "already exists" in run("plugins", "new", "spoofer-db", "--dir", folder, expect=1).stderr
+    assert "plugin name" in run("plugins", "new", "Bad Name", "--dir", folder, expect=1).stderr
