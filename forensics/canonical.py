@@ -70,6 +70,30 @@ TABLES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# Tables computed from the canonical ones (forensics/derived.py), not by plugins.
+DERIVED: dict[str, tuple[Column, ...]] = {
+    "victims": _columns(
+        ("destination_e164", pl.String(), "the number called, in E.164 (the raw text where it is not a number)"),
+        ("first_call_at", UTC_US, "the first call to it (UTC)"),
+        ("last_call_at", UTC_US, "the last call to it (UTC)"),
+        ("calls", pl.Int64(), "calls to it"),
+        ("answered_calls", pl.Int64(), "calls to it that were answered (disposition ANSWERED, or billed time)"),
+        ("total_duration_s", pl.Int64(), "seconds of all calls to it"),
+        ("total_billed_s", pl.Int64(), "billed seconds of all calls to it"),
+        ("accounts", pl.Int64(), "how many accounts called it"),
+        ("account_ids", pl.String(), "those accounts, sorted, separated by ', '"),
+    ),
+    "account_summary": _columns(
+        ("account_id", pl.String(), "the account"),
+        ("calls", pl.Int64(), "calls it placed"),
+        ("numbers_called", pl.Int64(), "distinct numbers it called"),
+        ("payments", pl.Int64(), "payments it made"),
+        ("paid", pl.String(), "total paid per currency, to the cent or finer, as 'EUR 10.00; USD 75.50'"),
+        ("first_activity_at", UTC_US, "its first call, payment or creation (UTC)"),
+        ("last_activity_at", UTC_US, "its last call, payment or login (UTC)"),
+    ),
+}
+
 PROVENANCE: tuple[Column, ...] = _columns(
     ("_source_sha256", pl.String(), "SHA-256 of the source file the row was read from"),
     ("_source_path", pl.String(), "the source's path in the catalogue (archive members as outer.zip!inner/dump.sql)"),

@@ -201,8 +201,23 @@ def run_plugins(case: Case, manifests: list[dict[str, Any]], discovery: Discover
             pl.DataFrame(schema=_full_schema(name)).write_parquet(target)
         report.rows[name] = pl.scan_parquet(target).select(pl.len()).collect().item()
         os.replace(target, out_dir / f"{name}.parquet")
+    _write_derived(out_dir, work, report)
     shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _write_derived(out_dir: Path, work: Path, report: RunReport) -> None:
+    """victims and account_summary, from the canonical tables just written."""
+    from forensics.derived import account_summary, victims
+
+    scans = {name: pl.scan_parquet(out_dir / f"{name}.parquet") for name in TABLES}
+    derived = {"victims": victims(scans["calls"]),
+               "account_summary": account_summary(scans["accounts"], scans["payments"], scans["calls"])}
+    for name, frame in derived.items():
+        target = work / f"{name}.parquet"
+        frame.collect().write_parquet(target)  # grouped: small beside the calls it sums up
+        report.rows[name] = pl.scan_parquet(target).select(pl.len()).collect().item()
+        os.replace(target, out_dir / f"{name}.parquet")
 
 
 def _checked(plugin: Plugin, result: Any) -> dict[str, pl.LazyFrame]:

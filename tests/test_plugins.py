@@ -191,3 +191,42 @@ def test_plugins_new_writes_a_plugin_and_a_test_that_pass_as_written(tmp_path: P
     assert "spoofer-db" in {p["name"] for p in listed["plugins"]}
     assert "already exists" in run("plugins", "new", "spoofer-db", "--dir", folder, expect=1).stderr
     assert "plugin name" in run("plugins", "new", "Bad Name", "--dir", folder, expect=1).stderr
+
+
+def test_victims_and_account_summary(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from forensics.derived import account_summary, victims
+
+    def at(hour: int) -> datetime:
+        return datetime(2024, 3, 1, hour, tzinfo=UTC)
+
+    calls = pl.DataFrame({
+        "account_id": ["a", "a", "b", "b", None],
+        "destination_raw": ["07700 900123", "07700 900123", "07700 900123", "555", "999"],
+        "destination_e164": ["+447700900123", "+447700900123", "+447700900123", None, None],
+        "started_at": [at(9), at(10), at(11), at(12), at(13)],
+        "duration_s": [70, 5, 30, 10, 1], "billed_s": [65, 0, 25, 0, 0],
+        "disposition": ["ANSWERED", "NO ANSWER", "ANSWERED", "BUSY", "FAILED"],
+    }, schema_overrides={"started_at": pl.Datetime("us", "UTC")}).lazy()
+    table = victims(calls).collect()
+    assert table.schema == pl.Schema({c.name: c.dtype for c in __import__("forensics.canonical", fromlist=["DERIVED"]).DERIVED["victims"]})
+    first = table.row(0, named=True)
+    assert (first["destination_e164"], first["calls"], first["answered_calls"], first["accounts"],
+            first["account_ids"]) == ("+447700900123", 3, 2, 2, "a, b")
+    assert (first["first_call_at"], first["last_call_at"], first["total_duration_s"]) == (at(9), at(11), 105)
+    assert table["destination_e164"].to_list() == ["+447700900123", "555", "999"]  # raw text where not a number
+
+    payments = pl.DataFrame({"account_id": ["a", "a", "a"], "amount": [Decimal("10.5"), Decimal("2"), Decimal("1")],
+                             "currency": ["USD", "USD", "EUR"], "paid_at": [at(8), at(14), at(7)]},
+                            schema_overrides={"amount": pl.Decimal(38, 18), "paid_at": pl.Datetime("us", "UTC")}).lazy()
+    accounts = pl.DataFrame({"account_id": ["a", "c"], "created_at": [at(1), None], "last_seen_at": [None, None]},
+                            schema_overrides={"created_at": pl.Datetime("us", "UTC"),
+                                              "last_seen_at": pl.Datetime("us", "UTC")}).lazy()
+    summary = {r["account_id"]: r for r in account_summary(accounts, payments, calls).collect().iter_rows(named=True)}
+    assert (summary["a"]["calls"], summary["a"]["numbers_called"], summary["a"]["payments"]) == (2, 1, 3)
+    assert summary["a"]["paid"] == "EUR 1.00; USD 12.50"
+    assert (summary["a"]["first_activity_at"], summary["a"]["last_activity_at"]) == (at(1), at(14))
+    assert (summary["c"]["calls"], summary["c"]["payments"], summary["c"]["paid"]) == (0, 0, None)
+    assert set(summary) == {"a", "b", "c"}
