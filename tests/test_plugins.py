@@ -30,7 +30,7 @@ def sample_case(tmp_path: Path) -> Path:
 
 def test_extract_fills_the_canonical_tables_with_provenance(sample_case: Path) -> None:
     result = run("extract", sample_case)
-    assert "2 plugins" in result.stdout
+    assert "plugins: accounts 2, payments 2, calls 3, victims 3, account_summary 4" in result.stdout
     calls = pl.read_parquet(sample_case / "tables" / "calls.parquet")
     assert calls.schema == schema("calls")
     assert calls.height == 3

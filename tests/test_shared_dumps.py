@@ -116,3 +116,20 @@ def test_chinook_matches_sqlite(tmp_path: Path, shared: Path) -> None:
             got = list(ours.select("_rowid", *[c["name"] for c in table["columns"]]).iter_rows())
             assert got == expected, table["name"]
     assert len(manifest["tables"]) == 11
+
+
+def test_magnusbilling_plugin_on_the_real_schema_dump(tmp_path: Path, shared: Path) -> None:
+    from conftest import run
+
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E", "--timezone", "America/Sao_Paulo")
+    run("ingest", case, shared / "mysqldump-magnusbilling")
+    run("extract", case, "--only", "magnusbilling")
+    import polars as pl
+
+    accounts = pl.read_parquet(case / "tables" / "accounts.parquet")
+    assert accounts.height == 1  # the dump holds the platform's schema and its one admin user
+    row = accounts.row(0, named=True)
+    assert row["username"] == "root" and row["account_id"] == "1"
+    assert row["_extractor"] == "magnusbilling@1.0" and row["_source_table"] == "pkg_user"
+    assert row["_source_locator"].startswith("line ")
