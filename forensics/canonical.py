@@ -129,14 +129,52 @@ def conform(table: str, frame: pl.LazyFrame) -> pl.LazyFrame:
 def canonical_rows(case: Case) -> list[dict[str, Any]]:
     """One plain record per canonical table written in the case, for listing."""
     rows = []
-    for name, columns in TABLES.items():
+    for name, columns in [*TABLES.items(), *DERIVED.items()]:
         path = case.path / "tables" / f"{name}.parquet"
         if path.exists():
+            provenance = PROVENANCE if name in TABLES else ()
             rows.append({
-                "name": name, "kind": "canonical", "format": "canonical", "source_path": None,
+                "name": name, "kind": "canonical" if name in TABLES else "derived", "format": "canonical", "source_path": None,
                 "source_sha256": None, "rows": pl.scan_parquet(path).select(pl.len()).collect().item(),
                 "columns": [{"name": c.name, "declared_type": None, "stored_as": str(c.dtype)}
-                            for c in columns + PROVENANCE],
+                            for c in columns + provenance],
                 "parquet": f"tables/{name}.parquet",
             })
     return rows
+
+
+def reference_markdown() -> str:
+    """The Markdown reference of every canonical table, derived table and provenance column.
+
+    Generated from TABLES, DERIVED and PROVENANCE: docs/canonical-tables.md holds exactly
+    this text between its markers, and tests/test_docs.py fails when the two differ.
+    """
+
+    def type_text(dtype: pl.DataType) -> str:
+        if isinstance(dtype, pl.Datetime):
+            return f"time, {dtype.time_zone or 'naive'} (`Datetime({dtype.time_unit}, {dtype.time_zone})`)"
+        if isinstance(dtype, pl.Decimal):
+            return f"exact decimal (`Decimal({dtype.precision}, {dtype.scale})`)"
+        words = {pl.String: "text", pl.Int64: "whole number", pl.Boolean: "true or false"}
+        word = next((w for cls, w in words.items() if isinstance(dtype, cls)), "value")
+        return f"{word} (`{dtype}`)"
+
+    def table(columns: tuple[Column, ...]) -> list[str]:
+        lines = ["| Column | Type | Description |", "|--------|------|-------------|"]
+        lines += [f"| `{c.name}` | {type_text(c.dtype)} | {c.description.replace('|', chr(92) + '|')} |"
+                  for c in columns]
+        return [*lines, ""]
+
+    out = ["## Canonical tables", "",
+           "Made by the plugins from the raw tables; each is written to `tables/NAME.parquet`, and every "
+           "row ends with the [provenance columns](#provenance-columns).", ""]
+    for name, columns in TABLES.items():
+        out += [f"### {name}", "", *table(columns)]
+    out += ["## Derived tables", "",
+            "Computed from the canonical tables, never by a plugin; they carry no provenance columns.", ""]
+    for name, columns in DERIVED.items():
+        out += [f"### {name}", "", *table(columns)]
+    out += ["## Provenance columns", "",
+            "Filled in by the core on every row of a canonical table, never by a plugin.", "",
+            *table(PROVENANCE)]
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -300,8 +300,10 @@ def verify(case_dir: Path, workers: int | None, as_json: bool) -> None:
 @click.option("--plugins-dir", "plugins_dirs", multiple=True, type=click.Path(path_type=Path),
               help="A folder of extraction plugins (one .py file each); may be given more than once.")
 @click.option("--only", multiple=True, help="Run only the plugin of this name; may be given more than once.")
+@click.option("--region", help="Country (ISO 3166 code such as GB) of phone numbers written without one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...], as_json: bool) -> None:
+def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...], region: str | None,
+            as_json: bool) -> None:
     """Read every database-like file into raw tables, then map them onto accounts, payments and calls.
 
     SQL dumps (MySQL/MariaDB, PostgreSQL), SQLite files and CSV/TSV tables, on disk or
@@ -314,7 +316,7 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
     \b
     Example:
       forensics extract ./op-falcon
-      forensics extract ./op-falcon --plugins-dir ./my-plugins --only spoofer-db
+      forensics extract ./op-falcon --plugins-dir ./my-plugins --only spoofer-db --region GB
       forensics tables ./op-falcon
     """
     from forensics.extract import extract as run_extract
@@ -323,7 +325,8 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
     report = run_extract(opened, _command_line(),
                          on_problem=lambda text: click.echo(f"forensics: warning: {text}", err=True),
                          progress=(lambda text: click.echo(text, err=True)) if sys.stderr.isatty() else None,
-                         plugins_dirs=list(plugins_dirs), only=list(only))
+                         plugins_dirs=list(plugins_dirs), only=list(only),
+                         region=region.upper() if region else None)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -333,7 +336,8 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
         click.echo(f"{len(sources.read)} sources read ({tables} tables, {rows:,} rows); "
                    f"{sources.already_read} read before; {len(sources.problems)} problems")
         made = ", ".join(f"{n} {c:,}" for n, c in report.plugins.rows.items())
-        click.echo(f"{len(report.discovery.plugins)} plugins: {made}; "
+        ran = len({run["plugin"] for run in report.plugins.runs})
+        click.echo(f"{ran} plugins ran: {made}; "
                    f"{len(report.problems) - len(sources.problems)} plugin problems")
     if report.problems:
         sys.exit(EXIT_WARNINGS)

@@ -13,6 +13,8 @@ from typing import Any
 
 from forensics.audit import sha256_file
 from forensics.case import Case
+from forensics.errors import ForensicsError
+from forensics.plugin import Context
 from forensics.plugins import Discovery, RunReport, discover, run_plugins
 from forensics.rawtables import read_manifests
 from forensics.sources import ReadReport, output_manifest, read_sources
@@ -41,19 +43,19 @@ class ExtractReport:
 
 def extract(case: Case, command: list[str], on_problem: Callable[[str], None] | None = None,
             progress: Callable[[str], None] | None = None, plugins_dirs: list[Path] | None = None,
-            only: list[str] | None = None) -> ExtractReport:
+            only: list[str] | None = None, region: str | None = None) -> ExtractReport:
     """Read the case's unread sources and run the plugins, under the case lock, recorded in the audit log."""
     with case.locked():
         report = ExtractReport()
         outcome, message = "failed", ""
         try:
-            read_sources(case, on_problem=on_problem, progress=progress, report=report.sources)
             report.discovery = discover(plugins_dirs)
-            if only:
-                unknown = sorted(set(only) - {p.name for p in report.discovery.plugins})
-                if unknown:
-                    report.discovery.failed.append({"origin": "--only", "error": f"no plugin named {', '.join(unknown)}"})
-            report.plugins = run_plugins(case, list(read_manifests(case)), report.discovery, only)
+            unknown = sorted(set(only or ()) - {p.name for p in report.discovery.plugins})
+            if unknown:  # before anything is written: a typo must not empty tables/
+                raise ForensicsError(f"--only: no plugin named {', '.join(unknown)} (see forensics plugins list)")
+            read_sources(case, on_problem=on_problem, progress=progress, report=report.sources)
+            context = Context(timezone=case.timezone, region=region)
+            report.plugins = run_plugins(case, list(read_manifests(case)), report.discovery, only, context)
             if on_problem:
                 for text in report.problems[len(report.sources.problems):]:
                     on_problem(text)

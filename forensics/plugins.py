@@ -186,7 +186,9 @@ def run_plugins(case: Case, manifests: list[dict[str, Any]], discovery: Discover
                     parts[name].append(part)
                     run["rows"][name] = count
             except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
-                where = traceback.extract_tb(exc.__traceback__)[-1]
+                frames = traceback.extract_tb(exc.__traceback__)
+                own = [f for f in frames if f.filename == getattr(plugin.module, "__file__", None)]
+                where = (own or frames)[-1]  # the plugin's own line where it has one, else where the core refused
                 message = (f"{plugin.extractor} on {table.source_path} table {table.name}: "
                            f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})")
                 report.failures.append(message)

@@ -6,15 +6,15 @@ import re
 
 import polars as pl
 
-from forensics.canonical import TABLES
+from forensics.canonical import DERIVED, TABLES
 from forensics.case import Case
 from forensics.rawtables import read_manifests
 
 
 def registered_tables(case: Case) -> dict[str, pl.LazyFrame]:
-    """The tables a query can name: canonical ones by their name, raw ones by their (cleaned) name."""
+    """The tables a query can name: canonical and derived ones by their name, raw ones by their (cleaned) name."""
     tables: dict[str, pl.LazyFrame] = {}
-    for name in TABLES:
+    for name in [*TABLES, *DERIVED]:
         path = case.path / "tables" / f"{name}.parquet"
         if path.exists():
             tables[name] = pl.scan_parquet(path)

@@ -12,11 +12,11 @@ from forensics.plugin import Accepts, Context, RawTable
 NAME = "sample-spoofcall"
 VERSION = "1.0"
 PRODUCES = ("accounts", "payments")
-ACCEPTS = Accepts(tables=("users", "payments"))
+ACCEPTS = Accepts(tables=("users", "payments"), files=("spoofcall*.sql",))
 # A small raw table this plugin accepts: the contract test and `forensics plugins list` use it.
 EXAMPLE = {
     "table": "spoofcall.payments",
-    "source_path": "export/spoofcall.sql",
+    "source_path": "export/spoofcall.sql.gz!spoofcall.sql",
     "columns": {
         "id": ["1"], "user_id": ["1"], "amount": ["50.00"], "currency": ["USD"],
         "btc_address": ["bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"], "paid_at": ["2022-05-01 09:12:00"],

@@ -30,7 +30,7 @@ def sample_case(tmp_path: Path) -> Path:
 
 def test_extract_fills_the_canonical_tables_with_provenance(sample_case: Path) -> None:
     result = run("extract", sample_case)
-    assert "plugins: accounts 2, payments 2, calls 3, victims 3, account_summary 4" in result.stdout
+    assert "2 plugins ran: accounts 2, payments 2, calls 3, victims 3, account_summary 4" in result.stdout
     calls = pl.read_parquet(sample_case / "tables" / "calls.parquet")
     assert calls.schema == schema("calls")
     assert calls.height == 3
@@ -121,8 +121,10 @@ def test_only_runs_the_named_plugins(sample_case: Path) -> None:
     run("extract", sample_case, "--only", "asterisk-cdr")
     assert pl.read_parquet(sample_case / "tables" / "calls.parquet").height == 3
     assert pl.read_parquet(sample_case / "tables" / "payments.parquet").height == 0
-    result = run("extract", sample_case, "--only", "nonesuch", expect=3)
-    assert "no plugin named nonesuch" in result.stderr
+    before = (sample_case / "tables" / "calls.parquet").read_bytes()
+    result = run("extract", sample_case, "--only", "nonesuch", expect=1)
+    assert "--only: no plugin named nonesuch" in result.stderr
+    assert (sample_case / "tables" / "calls.parquet").read_bytes() == before  # a typo empties nothing
 
 
 def test_query_over_canonical_and_raw_tables(sample_case: Path) -> None:
