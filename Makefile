@@ -50,9 +50,10 @@ demo: setup
 	$(FORENSICS) catalogue demo-case --errors
 	$(FORENSICS) extract demo-case
 	$(FORENSICS) tables demo-case
+	$(FORENSICS) query demo-case "SELECT destination_e164, calls, answered_calls, account_ids FROM victims"
 	$(FORENSICS) verify demo-case
 	$(FORENSICS) log demo-case --verify
-	@echo "case folder: demo-case/ (catalogue.parquet, raw/ tables, audit.jsonl); evidence: demo-evidence/"
+	@echo "case folder: demo-case/ (catalogue.parquet, raw/ and tables/ Parquet, audit.jsonl); evidence: demo-evidence/"
 
 test: setup-test
 	$(PY) -m pytest -q

@@ -40,7 +40,7 @@ DUMP = (
 MASTER_CSV = "".join(
     f'"{account}","{src}","{dst}","from-spoof","""Bank"" <{src}>","SIP/trunk-{i:08x}","SIP/out-{i:08x}",'
     f'"Dial","SIP/out/{dst},60","2022-05-17 10:{i:02d}:00","2022-05-17 10:{i:02d}:05","2022-05-17 10:{i + 1:02d}:10",'
-    f'{70 + i},{65 + i},"{disposition}","DOCUMENTATION"\n'
+    f'{70 + i},{65 + i if disposition == "ANSWERED" else 0},"{disposition}","DOCUMENTATION"\n'
     for i, (account, src, dst, disposition) in enumerate([
         ("shadow", "+442079460000", "+447700900123", "ANSWERED"),
         ("shadow", "+442079460000", "+447700900456", "NO ANSWER"),
