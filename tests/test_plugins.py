@@ -232,3 +232,24 @@ def test_victims_and_account_summary(tmp_path: Path) -> None:
     assert (summary["a"]["first_activity_at"], summary["a"]["last_activity_at"]) == (at(1), at(14))
     assert (summary["c"]["calls"], summary["c"]["payments"], summary["c"]["paid"]) == (0, 0, None)
     assert set(summary) == {"a", "b", "c"}
+
+
+def test_freeswitch_cdr_csv_is_recognised_and_extracted(tmp_path: Path) -> None:
+    lines = [
+        '"Bank","+442079460000","+447700900123","default","2024-03-01 12:00:00","2024-03-01 12:00:05",'
+        '"2024-03-01 12:01:10","70","65","NORMAL_CLEARING","a1b2c3d4-0000-1111-2222-333344445555","","shadow",'
+        '"PCMU","PCMU"',
+        '"Bank","+442079460000","07700 900456","default","2024-03-01 12:05:00","","2024-03-01 12:05:30","30",'
+        '"0","NO_ANSWER","a1b2c3d4-0000-1111-2222-333344445556","","shadow","PCMU","PCMU"',
+    ]
+    write(tmp_path / "evidence/var/log/freeswitch/cdr-csv/Master.csv", "\n".join(lines) + "\n")
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E", "--timezone", "Europe/London")
+    run("ingest", case, tmp_path / "evidence")
+    run("extract", case, "--region", "GB")
+    calls = pl.read_parquet(case / "tables" / "calls.parquet")
+    assert calls.select("call_id", "destination_e164", "billed_s", "disposition", "_extractor").rows() == [
+        ("a1b2c3d4-0000-1111-2222-333344445555", "+447700900123", 65, "NORMAL_CLEARING", "freeswitch-cdr@1.0"),
+        ("a1b2c3d4-0000-1111-2222-333344445556", "+447700900456", 0, "NO_ANSWER", "freeswitch-cdr@1.0"),
+    ]
+    assert str(calls["started_at"][0]) == "2024-03-01 12:00:00+00:00"  # GMT in March

@@ -101,6 +101,13 @@ _DATE = re.compile(
     r"(?:Z|[+-]\d\d:?\d\d)?|\d{1,2}:\d\d(?::\d\d(?:[.,]\d+)?)?"
 )
 _ASTERISK_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# FreeSWITCH mod_cdr_csv, the "example" template of its default cdr_csv.conf.xml (header-less).
+FREESWITCH_COLUMNS = (
+    "caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp", "answer_stamp",
+    "end_stamp", "duration", "billsec", "hangup_cause", "uuid", "bleg_uuid", "accountcode", "read_codec",
+    "write_codec",
+)
 _INTEGER = re.compile(r"-?\d+")
 _UNIQUEID = re.compile(r"(?:[\w.-]+-)?\d{9,}\.\d+")
 _NOT_TABLE = re.compile(
@@ -122,7 +129,7 @@ class Dialect:
     quotechar: str | None  # None: quotes are ordinary characters
     has_header: bool
     column_names: tuple[str, ...] | None  # names known from the file's shape (Asterisk), else None
-    kind: str  # 'csv', 'tsv' or 'asterisk-master-csv'
+    kind: str  # 'csv', 'tsv', 'asterisk-master-csv' or 'freeswitch-cdr-csv'
 
 
 def sniff_delimited(head: bytes, name: str) -> Dialect | None:
@@ -165,6 +172,8 @@ def sniff_delimited(head: bytes, name: str) -> Dialect | None:
         names = _asterisk_names(rows)
         if names is not None:
             return Dialect(encoding, delimiter, quotechar, False, names, "asterisk-master-csv")
+        if rows and all(_freeswitch_row(r) for r in rows):
+            return Dialect(encoding, delimiter, quotechar, False, FREESWITCH_COLUMNS, "freeswitch-cdr-csv")
     return Dialect(encoding, delimiter, quotechar, _has_header(rows), None, kind)
 
 
@@ -305,6 +314,17 @@ def _asterisk_row(row: list[str]) -> bool:
     if not re.fullmatch(r"[A-Z][A-Z _]*", row[14]) or not re.fullmatch(r"[A-Za-z]*", row[15]):
         return False
     return len(row) < 19 or bool(_INTEGER.fullmatch(row[-1]))
+
+
+def _freeswitch_row(row: list[str]) -> bool:
+    """Whether a record has the shape of mod_cdr_csv's default template (see FREESWITCH_COLUMNS)."""
+    if len(row) != len(FREESWITCH_COLUMNS) or not _ASTERISK_DATE.fullmatch(row[4]):
+        return False
+    if not all(v == "" or _ASTERISK_DATE.fullmatch(v) for v in row[5:7]):
+        return False
+    if not (_INTEGER.fullmatch(row[7]) and _INTEGER.fullmatch(row[8])):
+        return False
+    return bool(re.fullmatch(r"[A-Z][A-Z_]*", row[9]) and _UUID.fullmatch(row[10]))
 
 
 def _asterisk_names(rows: list[list[str]]) -> tuple[str, ...] | None:
