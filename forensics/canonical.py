@@ -26,10 +26,11 @@ class Column:
     name: str
     dtype: pl.DataType
     description: str
+    raw: str | None = None  # the column that keeps the source's text of a normalised value
 
 
-def _columns(*specs: tuple[str, pl.DataType, str]) -> tuple[Column, ...]:
-    return tuple(Column(name, dtype, description) for name, dtype, description in specs)
+def _columns(*specs: tuple[str, pl.DataType, str] | tuple[str, pl.DataType, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*spec) for spec in specs)
 
 
 TABLES: dict[str, tuple[Column, ...]] = {
@@ -38,32 +39,39 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("username", pl.String(), "login name"),
         ("email", pl.String(), "e-mail address as the source holds it"),
         ("phone_raw", pl.String(), "phone number as the source holds it"),
-        ("phone_e164", pl.String(), "the phone number in E.164 (phonenumbers), null where it is not a number"),
+        ("phone_e164", pl.String(), "the phone number in E.164 (phonenumbers), null where it is not a number",
+         "phone_raw"),
         ("display_name", pl.String(), "the name shown for the account"),
-        ("created_at", UTC_US, "when the account was created (UTC)"),
-        ("last_seen_at", UTC_US, "last login or activity (UTC)"),
+        ("created_at", UTC_US, "when the account was created (UTC)", "created_at_text"),
+        ("created_at_text", pl.String(), "created_at as the source writes it"),
+        ("last_seen_at", UTC_US, "last login or activity (UTC)", "last_seen_at_text"),
+        ("last_seen_at_text", pl.String(), "last_seen_at as the source writes it"),
         ("last_ip", pl.String(), "the last IP address the source recorded"),
         ("status", pl.String(), "status as the source words it (active, blocked...)"),
     ),
     "payments": _columns(
         ("payment_id", pl.String(), "the payment's identifier in the source"),
         ("account_id", pl.String(), "the account that paid"),
-        ("amount", AMOUNT, "the amount, exact"),
+        ("amount", AMOUNT, "the amount, exact", "amount_text"),
+        ("amount_text", pl.String(), "the amount as the source writes it"),
         ("currency", pl.String(), "ISO 4217 code (or BTC, ...) of the amount"),
         ("method", pl.String(), "how it was paid (bitcoin, card, voucher...) as the source words it"),
         ("crypto_address", pl.String(), "the address paid to or from, for crypto payments"),
         ("tx_hash", pl.String(), "the transaction hash, for crypto payments"),
-        ("paid_at", UTC_US, "when it was paid (UTC)"),
+        ("paid_at", UTC_US, "when it was paid (UTC)", "paid_at_text"),
+        ("paid_at_text", pl.String(), "paid_at as the source writes it"),
         ("status", pl.String(), "status as the source words it (paid, pending, refunded...)"),
     ),
     "calls": _columns(
         ("call_id", pl.String(), "the call's identifier in the source"),
         ("account_id", pl.String(), "the account that placed the call"),
         ("caller_id_raw", pl.String(), "the caller ID presented (possibly spoofed), as the source holds it"),
-        ("caller_id_e164", pl.String(), "the caller ID in E.164, null where it is not a number"),
+        ("caller_id_e164", pl.String(), "the caller ID in E.164, null where it is not a number", "caller_id_raw"),
         ("destination_raw", pl.String(), "the number called, as the source holds it"),
-        ("destination_e164", pl.String(), "the number called in E.164, null where it is not a number"),
-        ("started_at", UTC_US, "when the call started (UTC)"),
+        ("destination_e164", pl.String(), "the number called in E.164, null where it is not a number",
+         "destination_raw"),
+        ("started_at", UTC_US, "when the call started (UTC)", "started_at_text"),
+        ("started_at_text", pl.String(), "started_at as the source writes it"),
         ("duration_s", pl.Int64(), "seconds from start to end"),
         ("billed_s", pl.Int64(), "seconds billed (answered time)"),
         ("disposition", pl.String(), "outcome as the source words it (ANSWERED, NO ANSWER, BUSY...)"),
@@ -101,6 +109,18 @@ PROVENANCE: tuple[Column, ...] = _columns(
     ("_source_locator", pl.String(), "where in the source: line and byte offset in a dump, rowid, line in a CSV"),
     ("_extractor", pl.String(), "the plugin that made the row, as name@version"),
 )
+
+
+def unparsed_counts(table: str, frame: pl.LazyFrame) -> dict[str, int]:
+    """Per normalised column, how many rows have source text but no normalised value (it did not parse)."""
+    pairs = [(c.name, c.raw) for c in TABLES[table] if c.raw]
+    if not pairs:
+        return {}
+    counts = frame.select(
+        ((pl.col(raw).is_not_null() & (pl.col(raw).str.strip_chars() != "")) & pl.col(name).is_null())
+        .sum().alias(name) for name, raw in pairs
+    ).collect().row(0, named=True)
+    return {name: int(count) for name, count in counts.items() if count}
 
 
 def schema(table: str, provenance: bool = True) -> pl.Schema:

@@ -337,6 +337,14 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
                    f"{sources.already_read} read before; {len(sources.problems)} problems")
         made = ", ".join(f"{n} {c:,}" for n, c in report.plugins.rows.items())
         ran = len({run["plugin"] for run in report.plugins.runs})
+        unparsed: dict[str, int] = {}
+        for run in report.plugins.runs:
+            for table, counts in run.get("unparsed", {}).items():
+                for column, count in counts.items():
+                    unparsed[f"{table}.{column}"] = unparsed.get(f"{table}.{column}", 0) + count
+        if unparsed:
+            click.echo("values that did not parse, kept as text beside a null: "
+                       + ", ".join(f"{k} {v:,}" for k, v in sorted(unparsed.items())))
         click.echo(f"{ran} plugins ran: {made}; "
                    f"{len(report.problems) - len(sources.problems)} plugin problems")
     if report.problems:

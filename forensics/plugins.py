@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from forensics.canonical import PROVENANCE, TABLES, conform
+from forensics.canonical import PROVENANCE, TABLES, conform, unparsed_counts
 from forensics.case import Case
 from forensics.plugin import LOCATOR, Accepts, Context, RawTable
 
@@ -185,6 +185,9 @@ def run_plugins(case: Case, manifests: list[dict[str, Any]], discovery: Discover
                     count = pl.scan_parquet(part).select(pl.len()).collect().item()
                     parts[name].append(part)
                     run["rows"][name] = count
+                    unparsed = unparsed_counts(name, pl.scan_parquet(part))
+                    if unparsed:  # kept: the row stays, its normalised value is null beside its text
+                        run.setdefault("unparsed", {})[name] = unparsed
             except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
                 frames = traceback.extract_tb(exc.__traceback__)
                 own = [f for f in frames if f.filename == getattr(plugin.module, "__file__", None)]

@@ -41,6 +41,7 @@ def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:
         destination_raw=pl.col(columns["dst"]),
         destination_e164=context.phone(pl.col(columns["dst"])),
         started_at=context.utc(started),
+        started_at_text=started,
         duration_s=context.seconds(pl.col(columns["duration"])),
         billed_s=context.seconds(pl.col(columns["billsec"])),
         disposition=pl.col(columns["disposition"]),

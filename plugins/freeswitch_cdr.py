@@ -42,6 +42,7 @@ def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:
         destination_raw=pl.col("destination_number"),
         destination_e164=context.phone(pl.col("destination_number")),
         started_at=context.utc(pl.col("start_stamp")),
+        started_at_text=pl.col("start_stamp"),
         duration_s=context.seconds(pl.col("duration")),
         billed_s=context.seconds(pl.col("billsec")),
         disposition=pl.col("hangup_cause"),

@@ -48,7 +48,9 @@ def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:
             phone_e164=context.phone(phone),
             display_name=pl.when(name.str.strip_chars() != "").then(name.str.strip_chars()),
             created_at=context.utc(_text(table, "creationdate")),
+            created_at_text=_text(table, "creationdate"),
             last_seen_at=context.utc(pl.coalesce(_text(table, "last_login"), _text(table, "lastuse"))),
+            last_seen_at_text=pl.coalesce(_text(table, "last_login"), _text(table, "lastuse")),
             status=pl.col("active").replace_strict({"1": "active", "0": "inactive"}, default=pl.col("active"))
             if "active" in table.columns else None,
         )}
@@ -57,8 +59,10 @@ def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:
             payment_id=pl.col("id"),
             account_id=_text(table, "id_user"),
             amount=context.amount(_text(table, "credit")),
+            amount_text=_text(table, "credit"),
             method=_text(table, "description"),
             paid_at=context.utc(_text(table, "date")),
+            paid_at_text=_text(table, "date"),
             status=pl.col("payment").replace_strict({"1": "paid", "0": "not paid"}, default=pl.col("payment"))
             if "payment" in table.columns else None,
         )}
@@ -73,6 +77,7 @@ def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:
                                            .then(pl.concat_str([pl.lit("+"), _text(table, "calledstation")]))
                                            .otherwise(_text(table, "calledstation"))),
             started_at=context.utc(_text(table, "starttime")),
+            started_at_text=_text(table, "starttime"),
             duration_s=context.seconds(_text(table, "real_sessiontime")),
             billed_s=context.seconds(_text(table, "sessiontime")),
             disposition=_text(table, "terminatecauseid"),

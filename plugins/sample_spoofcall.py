@@ -37,9 +37,11 @@ def extract(table: RawTable, context: Context) -> dict[str, pl.LazyFrame]:
             payment_id=pl.col("id"),
             account_id=pl.col("user_id"),
             amount=context.amount(pl.col("amount")),
+            amount_text=pl.col("amount"),
             currency=pl.col("currency"),
             method=pl.when(pl.col("btc_address").is_not_null()).then(pl.lit("bitcoin")),
             crypto_address=pl.col("btc_address"),
             paid_at=context.utc(pl.col("paid_at")),
+            paid_at_text=pl.col("paid_at"),
         )}
     return {}

@@ -253,3 +253,31 @@ def test_freeswitch_cdr_csv_is_recognised_and_extracted(tmp_path: Path) -> None:
         ("a1b2c3d4-0000-1111-2222-333344445556", "+447700900456", 0, "NO_ANSWER", "freeswitch-cdr@1.0"),
     ]
     assert str(calls["started_at"][0]) == "2024-03-01 12:00:00+00:00"  # GMT in March
+
+
+def test_values_that_do_not_parse_keep_their_row_and_are_counted(tmp_path: Path) -> None:
+    from forensics.plugins import try_plugin
+
+    example = {"src": ["+442079460000", "anonymous"], "dst": ["+447700900123", "n/a"],
+               "start": ["2022-05-17 10:00:00", "yesterday"], "duration": ["70", "x"], "billsec": ["65", "0"],
+               "disposition": ["ANSWERED", "FAILED"]}
+    calls = try_plugin(ROOT / "plugins" / "asterisk_cdr.py", example, "Master", "Master.csv")["calls"]
+    assert calls.height == 2  # the row that does not parse is kept
+    bad = calls.row(1, named=True)
+    assert (bad["destination_raw"], bad["destination_e164"]) == ("n/a", None)
+    assert (bad["started_at_text"], bad["started_at"]) == ("yesterday", None)
+    from forensics.canonical import unparsed_counts
+
+    assert unparsed_counts("calls", calls.lazy()) == {"caller_id_e164": 1, "destination_e164": 1, "started_at": 1}
+
+    lines = '"a","anonymous","n/a","ctx","","","","","","2022-05-17 10:00:00","2022-05-17 10:00:05","2022-05-17 10:01:10",'
+    write(tmp_path / "evidence/Master.csv",
+          lines + '70,65,"ANSWERED","DOCUMENTATION"\n' + lines.replace("n/a", "+447700900123") + '70,65,"ANSWERED","DOCUMENTATION"\n')
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E")
+    run("ingest", case, tmp_path / "evidence")
+    out = run("extract", case).stdout
+    assert "values that did not parse, kept as text beside a null: calls.caller_id_e164 2, calls.destination_e164 1" in out
+    entry = json.loads((case / "audit.jsonl").read_text().splitlines()[-1])
+    assert entry["details"]["extraction"]["runs"][0]["unparsed"] == {"calls": {"caller_id_e164": 2,
+                                                                              "destination_e164": 1}}
