@@ -602,23 +602,30 @@ class SqlDumpReader:
         if table is None:
             table = _Table(name, [], None, [])
             self.tables[name] = table
-            self.out.problem(where, f"rows for table {name} with no CREATE TABLE before them: "
-                                    "columns named by position", skipped=True)
+            self.out.problem(where, f"rows for table {name} with no CREATE TABLE before them: columns named "
+                                    "by the statement's column list, or by position", skipped=True)
         return table
 
     # -- rows ----------------------------------------------------------------------------
 
-    def _insert(self) -> None:
+    def _head(self, pattern: re.Pattern[bytes], unread: str) -> tuple[re.Match[bytes], str] | None:
+        """The head of an INSERT or COPY at pos and where it is; None (statement skipped, recorded) for another form."""
         scan = self.scan
         start = scan.pos
         scan.ensure(1 << 16)
-        head = _INSERT_HEAD.match(scan.buf, scan.pos)
+        head = pattern.match(scan.buf, scan.pos)
         if head is None:
             text = self._statement_text()
-            self.out.problem(scan.where(start), f"INSERT form not read (only INSERT ... VALUES is): "
-                                                f"{_first_line(text.decode('utf-8', 'replace'))}")
+            self.out.problem(scan.where(start), f"{unread}: {_first_line(text.decode('utf-8', 'replace'))}")
+            return None
+        return head, scan.where(start)
+
+    def _insert(self) -> None:
+        scan = self.scan
+        found = self._head(_INSERT_HEAD, "INSERT form not read (only INSERT ... VALUES is)")
+        if found is None:
             return
-        where = scan.where(start)
+        head, where = found
         table = self._table_for(head.group(3), where)
         mapping = self._column_mapping(table, head.group(4), where)
         scan.pos = head.end()
@@ -927,14 +934,10 @@ class SqlDumpReader:
     def _copy(self) -> None:
         """COPY table (columns) FROM stdin; then tab-separated lines up to \\. ."""
         scan = self.scan
-        start = scan.pos
-        scan.ensure(1 << 16)
-        head = _COPY_HEAD.match(scan.buf, scan.pos)
-        if head is None:
-            text = self._statement_text()
-            self.out.problem(scan.where(start), f"COPY form not read: {_first_line(text.decode('utf-8', 'replace'))}")
+        found = self._head(_COPY_HEAD, "COPY form not read")
+        if found is None:
             return
-        where = scan.where(start)
+        head, where = found
         options = head.group(3).decode("ascii", "replace").strip()
         table = self._table_for(head.group(1), where)
         mapping = self._column_mapping(table, head.group(2), where)
