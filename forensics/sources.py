@@ -26,6 +26,7 @@ import polars as pl
 from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import current
+from forensics.evidence import evidence_location
 from forensics.members import HashingStream, PrefixedStream, open_catalogued
 from forensics.rawtables import SOURCE_FILE, SourceWriter, read_manifests, source_key
 from forensics.readers.delimited import read_delimited, sniff_delimited
@@ -190,8 +191,6 @@ class _as_file:  # noqa: N801 - used as a context manager like a function
 
     def __enter__(self) -> Path:
         if self.row["archive"] is None:
-            from forensics.evidence import evidence_location
-
             return Path(evidence_location(self.row["root"], self.row["path"], self.row["root_kind"]))
         self.folder = tempfile.mkdtemp(dir=self.case.tmp_dir, prefix="source-")
         path = Path(self.folder) / "member"

@@ -973,14 +973,9 @@ class SqlDumpReader:
                 return
             if mapping is False:
                 continue
-            fields = line.split(b"\t")
-            values = [(4, None, None) if f == b"\\N" else (0, f, None) for f in fields]
-            self._add_copy_row(table, values, mapping, row_start)  # type: ignore[arg-type]
-
-    def _add_copy_row(self, table: _Table, fields: list[tuple[int, bytes | None, None]],
-                      mapping: list[int] | None, row_start: int) -> None:
-        converted = [(4, None, None) if kind == 4 else (0, copy_unescape(raw), None) for kind, raw, _ in fields]  # type: ignore[arg-type]
-        self._add_row(table, converted, mapping, row_start)
+            values: list[tuple[int, bytes | None, str | None]] = [
+                (4, None, None) if field == b"\\N" else (0, copy_unescape(field), None) for field in line.split(b"\t")]
+            self._add_row(table, values, mapping, row_start)
 
     def _fast_rows(self, table: _Table, mapping: list[int] | None) -> tuple[int, bool]:
         """Read the plain tuples at pos in one go; return how many, and whether the statement's last was among them."""
