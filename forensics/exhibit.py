@@ -1,0 +1,492 @@
+"""Exhibits: Excel workbooks for court, made from a case's tables, reproducible to the byte.
+
+A workbook holds a cover sheet (case, exhibit, examiner, tool, command, the time of the
+data, every source with its SHA-256, and row counts reconciled from source to sheet) and
+one sheet per table, continued on "calls (2)" and so on past a sheet's 1,048,576 rows.
+The workbook is written in the case's exhibits/ folder (and copied to -o), atomically,
+and its SHA-256 goes into the audit log, where `forensics verify` finds it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from forensics import __version__
+from forensics.audit import sha256_file
+from forensics.canonical import DERIVED, PROVENANCE, TABLES, Column
+from forensics.case import Case
+from forensics.errors import ForensicsError
+from forensics.rawtables import read_manifests
+from forensics.xlsx import (
+    CHUNK_ROWS,
+    MAX_ROWS,
+    STYLE_HEADER,
+    STYLE_TITLE,
+    SheetColumn,
+    SheetResult,
+    XlsxWriter,
+    sheet_name,
+    write_atomic,
+)
+
+STANDARD = ("accounts", "payments", "calls", "victims", "account_summary")
+SHEET_ROWS = MAX_ROWS - 1  # data rows under the header
+SPEC_SHEET_KEYS = {"table", "name", "where", "columns", "title"}
+DATA_COMMANDS = {"ingest", "extract"}  # commands that change the data an exhibit shows
+
+
+@dataclass
+class SheetSpec:
+    """One table to put on sheets: which, filtered how, which columns, under what name."""
+
+    table: str
+    name: str | None = None
+    where: str | None = None
+    columns: list[str] | None = None
+    title: str | None = None
+
+
+@dataclass
+class TableRef:
+    """A table of the case an exhibit can show."""
+
+    name: str
+    kind: str  # canonical, derived or raw
+    parquet: Path
+    declared: tuple[Column, ...] = ()
+    source: dict[str, Any] | None = None  # raw: the source's manifest
+    raw_info: dict[str, Any] | None = None  # raw: the table's entry in it
+
+
+@dataclass
+class SheetPlan:
+    """A sheet spec resolved against the case: its table, its rows and where they come from."""
+
+    spec: SheetSpec
+    table: TableRef
+    parquet: Path  # the table, or its filtered copy in the case's tmp/
+    rows: int
+    columns: list[SheetColumn]
+    constants: dict[str, str | None] = field(default_factory=dict)  # columns the same on every row (raw sources)
+    parts: list[tuple[str, int, int]] = field(default_factory=list)  # sheet name, first row, rows
+    results: list[SheetResult] = field(default_factory=list)
+
+
+@dataclass
+class ExhibitReport:
+    """What exhibit wrote."""
+
+    path: Path
+    sha256: str
+    copy: Path | None
+    sheets: list[dict[str, Any]]
+    made_at: str
+    cut_values: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data."""
+        return {"path": str(self.path), "sha256": self.sha256, "copy": str(self.copy) if self.copy else None,
+                "made_at": self.made_at, "sheets": self.sheets, "cut_values": self.cut_values}
+
+
+def load_spec(path: Path) -> tuple[str | None, list[SheetSpec]]:
+    """Read an exhibit spec (TOML): an optional title and [[sheet]] entries; errors name the file and the place."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ForensicsError(f"--spec {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ForensicsError(f"--spec {path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - {"title", "sheet"})
+    if unknown:
+        raise ForensicsError(f"--spec {path}: unknown key {unknown[0]!r} (use title and [[sheet]])")
+    sheets = data.get("sheet")
+    if not isinstance(sheets, list) or not sheets:
+        raise ForensicsError(f"--spec {path}: no [[sheet]] entries")
+    specs = []
+    for n, entry in enumerate(sheets, start=1):
+        where = f"--spec {path}: sheet {n}"
+        bad = sorted(set(entry) - SPEC_SHEET_KEYS)
+        if bad:
+            raise ForensicsError(f"{where}: unknown key {bad[0]!r} (known: {', '.join(sorted(SPEC_SHEET_KEYS))})")
+        if not isinstance(entry.get("table"), str):
+            raise ForensicsError(f"{where}: needs table = \"NAME\"")
+        columns = entry.get("columns")
+        if columns is not None and not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
+            raise ForensicsError(f"{where}: columns must be a list of column names")
+        for key in ("name", "where", "title"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ForensicsError(f"{where}: {key} must be text")
+        specs.append(SheetSpec(entry["table"], entry.get("name"), entry.get("where"), columns, entry.get("title")))
+    title = data.get("title")
+    return (title if isinstance(title, str) else None), specs
+
+
+def case_tables(case: Case) -> list[TableRef]:
+    """Every table an exhibit can show: canonical and derived ones, then the raw ones."""
+    refs = []
+    for name, declared in [*TABLES.items(), *DERIVED.items()]:
+        path = case.path / "tables" / f"{name}.parquet"
+        if path.exists():
+            kind = "canonical" if name in TABLES else "derived"
+            refs.append(TableRef(name, kind, path, declared + (PROVENANCE if kind == "canonical" else ())))
+    for manifest in read_manifests(case):
+        for table in manifest["tables"]:
+            refs.append(TableRef(table["name"], "raw", case.path / table["parquet"], (), manifest, table))
+    return refs
+
+
+def resolve_table(name: str, refs: list[TableRef]) -> TableRef:
+    """The table named: a canonical or derived name, a raw table's name, raw:NAME, or NAME@SHA256-PREFIX."""
+    wanted, _, prefix = name.partition("@")
+    raw_only = wanted.startswith("raw:")
+    wanted = wanted.removeprefix("raw:")
+    if not raw_only and not prefix:
+        for ref in refs:
+            if ref.kind != "raw" and ref.name == wanted:
+                return ref
+    matches = [r for r in refs if r.kind == "raw" and r.name == wanted
+               and (not prefix or (r.source or {}).get("sha256", "").startswith(prefix.lower()))]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        known = sorted({r.name for r in refs})
+        hint = f"; tables in this case: {', '.join(known)}" if known else "; run forensics extract first"
+        raise ForensicsError(f"table {name}: no such table{hint}")
+    choices = ", ".join(f"{m.name}@{(m.source or {})['sha256'][:12]} ({(m.source or {})['path']})" for m in matches)
+    raise ForensicsError(f"table {name}: {len(matches)} raw tables have this name; name one of: {choices}")
+
+
+def _columns(ref: TableRef, schema: pl.Schema, chosen: list[str] | None, where: str) -> list[SheetColumn]:
+    """The sheet's columns with headers and notes; provenance and locator columns always follow the chosen ones."""
+    declared = {c.name: c for c in ref.declared}
+    trailing = [n for n in schema if n.startswith("_")]
+    if chosen is not None:
+        missing = [c for c in chosen if c not in schema]
+        if missing:
+            raise ForensicsError(f"{where}: {ref.name} has no column {', '.join(missing)} "
+                                 f"(its columns: {', '.join(schema)})")
+        names = [c for c in chosen if c not in trailing] + trailing
+    else:
+        names = list(schema)
+    raw_types = {c["name"]: c.get("declared_type") for c in (ref.raw_info or {}).get("columns", [])}
+    columns = []
+    for name in names:
+        dtype = schema[name]
+        header = name
+        if isinstance(dtype, pl.Datetime):
+            header = f"{name} (UTC)" if dtype.time_zone else f"{name} (no timezone in the source)"
+        note = declared[name].description if name in declared else None
+        if ref.kind == "raw":
+            if name in raw_types:
+                note = f"declared in the source as {raw_types[name] or 'no type'}; kept as written"
+            elif name in LOCATOR_NOTES:
+                note = LOCATOR_NOTES[name]
+        columns.append(SheetColumn(name, header, note))
+    return columns
+
+
+LOCATOR_NOTES = {
+    "_line": "line of the source the row starts on", "_offset": "byte offset of the row in the source",
+    "_rowid": "SQLite rowid of the row", "_source_sha256": "SHA-256 of the source file",
+    "_source_path": "the source's path in the catalogue (archive members as outer.zip!inner/file)",
+    "_source_table": "the table in the source",
+}
+
+
+def _frame(ref: TableRef) -> pl.LazyFrame:
+    """The table as a sheet shows it: a raw table gets its source named on every row."""
+    frame = pl.scan_parquet(ref.parquet)
+    return frame.with_columns(pl.lit(v, pl.String).alias(k) for k, v in _constants(ref).items())
+
+
+def _filtered(frame: pl.LazyFrame, where: str, label: str) -> pl.LazyFrame:
+    """The frame filtered by a Polars SQL condition; a bad condition fails naming the table."""
+    try:
+        filtered = frame.sql(f"SELECT * FROM self WHERE {where}")
+        filtered.collect_schema()
+        return filtered
+    except Exception as exc:  # noqa: BLE001 - Polars raises several kinds for a bad condition
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ForensicsError(f"{label}: the condition {where!r} does not apply: {first}") from None
+
+
+def plan_sheets(case: Case, specs: list[SheetSpec], work: Path) -> list[SheetPlan]:
+    """Resolve every sheet before anything is written: tables, columns, filters (filtered copies go to work/)."""
+    refs = case_tables(case)
+    if not refs:
+        raise ForensicsError(f"{case.path}: no tables yet; run forensics extract first")
+    resolved = []
+    for n, spec in enumerate(specs, start=1):
+        ref = resolve_table(spec.table, refs)
+        label = f"sheet {n} ({spec.table})"
+        frame = _frame(ref)
+        columns = _columns(ref, frame.collect_schema(), spec.columns, label)
+        resolved.append((spec, ref, columns, _filtered(frame, spec.where, label) if spec.where else None))
+    plans = []
+    for n, (spec, ref, columns, filtered) in enumerate(resolved, start=1):
+        parquet = ref.parquet
+        if filtered is not None:
+            work.mkdir(parents=True, exist_ok=True)
+            parquet = work / f"sheet{n}.parquet"
+            filtered.select(c.name for c in columns).sink_parquet(parquet)
+        plans.append(SheetPlan(spec, ref, parquet, pq.ParquetFile(parquet).metadata.num_rows, columns,
+                               constants={} if filtered is not None else _constants(ref)))
+    return plans
+
+
+def _constants(ref: TableRef) -> dict[str, str | None]:
+    """Columns a raw table's rows get on the sheet: its source, named on every row."""
+    if ref.kind != "raw":
+        return {}
+    source = ref.source or {}
+    return {"_source_sha256": source.get("sha256"), "_source_path": source.get("path"), "_source_table": ref.name}
+
+
+def _batches(plan: SheetPlan) -> Iterator[pl.DataFrame]:
+    """The sheet's rows in batches, streamed from its Parquet file."""
+    names = [c.name for c in plan.columns]
+    stored = [n for n in names if n not in plan.constants]
+    for batch in pq.ParquetFile(plan.parquet).iter_batches(batch_size=CHUNK_ROWS, columns=stored):
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        if plan.constants:
+            frame = frame.with_columns(pl.lit(v, pl.String).alias(k) for k, v in plan.constants.items())
+        yield frame.select(names)
+
+
+def _take(batches: Iterator[pl.DataFrame], rows: int, carry: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Exactly ``rows`` rows from the batches; what is left of the last batch stays in carry for the next sheet."""
+    while rows > 0:
+        batch = carry.pop() if carry else next(batches, None)
+        if batch is None:
+            return
+        if len(batch) > rows:
+            carry.append(batch.slice(rows))
+            batch = batch.slice(0, rows)
+        rows -= len(batch)
+        yield batch
+
+
+def data_made_at(case: Case) -> str:
+    """The time of the last change of the case's data (the last ingest or extract), from the audit trail."""
+    when = case.created
+    for entry in case.audit.entries():
+        command = entry.get("command") or []
+        if len(command) > 1 and command[1] in DATA_COMMANDS:
+            when = entry.get("time_utc", when)
+    return _iso(when)
+
+
+def _iso(text: str) -> str:
+    """An ISO 8601 time as UTC to the second (W3CDTF, as document properties want it)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ForensicsError(f"--made-at {text!r}: not an ISO 8601 time (e.g. 2026-03-01T12:00:00Z)") from None
+    if moment.tzinfo is None:
+        raise ForensicsError(f"--made-at {text!r}: give the timezone (Z or +01:00)")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def exhibit_file_name(ref: str) -> str:
+    """The exhibit's file name in the case's exhibits/ folder."""
+    cleaned = re.sub(r"[^\w.-]+", "_", ref).strip("._")
+    if not cleaned:
+        raise ForensicsError("--ref must hold a letter or digit")
+    return f"{cleaned}.xlsx"
+
+
+def _reconcile(plan: SheetPlan, refs: list[TableRef]) -> list[list[Any]]:
+    """Cover rows: per source of a sheet's table, the rows in the raw table, the table, and on the sheets."""
+    rows: list[list[Any]] = []
+    sheets = "; ".join(f"rows {first + 1:,}-{first + count:,} on '{name}'" if count else f"none on '{name}'"
+                       for name, first, count in plan.parts)
+    if plan.table.kind == "canonical":
+        keys = ["_source_path", "_source_sha256", "_source_table", "_extractor"]
+        in_table = pl.scan_parquet(plan.table.parquet).group_by(keys).len("table").collect()
+        shown = pl.scan_parquet(plan.parquet).group_by(keys).len("sheet").collect()
+        counts = in_table.join(shown, on=keys, how="left").with_columns(pl.col("sheet").fill_null(0)).sort(keys)
+        raw = {(r.source or {}).get("sha256", "") + "\0" + r.name: r for r in refs if r.kind == "raw"}
+        for row in counts.iter_rows(named=True):
+            source_ref = raw.get(f"{row['_source_sha256']}\0{row['_source_table']}")
+            raw_rows = source_ref.raw_info["rows"] if source_ref and source_ref.raw_info else None
+            problems = len([p for p in (source_ref.source or {}).get("problems", []) if not p.get("skipped")]) \
+                if source_ref else None
+            rows.append([plan.parts[0][0] if plan.parts else "", row["_source_path"], row["_source_table"],
+                         row["_extractor"], raw_rows, problems, row["table"], row["sheet"]])
+    elif plan.table.kind == "raw":
+        source = plan.table.source or {}
+        problems = len([p for p in source.get("problems", []) if not p.get("skipped")])
+        rows.append([plan.parts[0][0] if plan.parts else "", source.get("path"), plan.table.name, "(raw table)",
+                     (plan.table.raw_info or {}).get("rows"), problems, (plan.table.raw_info or {}).get("rows"),
+                     plan.rows])
+    else:
+        total = pq.ParquetFile(plan.table.parquet).metadata.num_rows
+        rows.append([plan.parts[0][0] if plan.parts else "", "(computed from the canonical tables)",
+                     plan.table.name, "(derived)", None, None, total, plan.rows])
+    rows.append(["", f"  {plan.table.name}: {plan.rows:,} rows: {sheets}", "", "", "", "", "", ""])
+    return rows
+
+
+def make_exhibit(case: Case, ref: str, output: Path | None, command: list[str], tables: list[str] | None = None,
+                 where: str | None = None, spec: Path | None = None, made_at: str | None = None) -> ExhibitReport:
+    """Write an exhibit workbook into the case (and to output), record it in the audit log, and report it."""
+    if not ref.strip():
+        raise ForensicsError("--ref must not be empty")
+    title, specs = load_spec(spec) if spec else (None, [SheetSpec(t) for t in (tables or STANDARD)])
+    if where:
+        for s in specs:
+            s.where = f"({s.where}) AND ({where})" if s.where else where
+    target = case.path / "exhibits" / exhibit_file_name(ref)
+    if output is not None and output.suffix.lower() != ".xlsx":
+        raise ForensicsError(f"-o {output}: an exhibit is an .xlsx file")
+    with case.locked():
+        made = _iso(made_at) if made_at else data_made_at(case)
+        work = case.tmp_dir / f"exhibit-{os.getpid()}"
+        try:
+            plans = plan_sheets(case, specs, work)
+            report = _write(case, ref, title, plans, target, command, made)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        copy = None
+        if output is not None and output.resolve() != target.resolve():
+            write_atomic(output, lambda handle: _copy_into(target, handle))
+            copy = output
+        report.copy = copy
+        outputs = [{"path": os.path.relpath(target, case.path), "sha256": report.sha256}]
+        if report.cut_values:
+            outputs.append({"path": report.cut_values, "sha256": sha256_file(case.path / report.cut_values)})
+        inputs = sorted({os.path.relpath(p.table.parquet, case.path) for p in plans})
+        case.audit.append(
+            command, "ok", f"exhibit {ref}: {len(report.sheets)} sheets, {sum(s['rows'] for s in report.sheets):,} rows",
+            inputs=[{"path": p, "sha256": sha256_file(case.path / p)} for p in inputs],
+            outputs=outputs,
+            details={"ref": ref, "made_at": made, "sheets": report.sheets,
+                     "copy": {"path": str(copy.resolve()), "sha256": report.sha256} if copy else None},
+        )
+    return report
+
+
+def _copy_into(source: Path, handle: IO[bytes]) -> None:
+    with open(source, "rb") as reader:
+        shutil.copyfileobj(reader, handle, 1 << 20)
+
+
+def _write(case: Case, ref: str, title: str | None, plans: list[SheetPlan], target: Path, command: list[str],
+           made: str) -> ExhibitReport:
+    """Write the workbook: data sheets first (their counts feed the cover), the cover shown first."""
+    refs = case_tables(case)
+    taken: set[str] = {"Cover"}
+    for plan in plans:
+        base = plan.spec.name or plan.table.name
+        parts = max(1, -(-plan.rows // SHEET_ROWS))
+        for part in range(parts):
+            name = sheet_name(base if part == 0 else f"{base} ({part + 1})", taken)
+            first = part * SHEET_ROWS
+            plan.parts.append((name, first, min(SHEET_ROWS, plan.rows - first)))
+    cut_rel = f"exhibits/{target.stem}.cut-values.parquet"
+    cut_rows: list[dict[str, Any]] = []
+
+    def write(handle: IO[bytes]) -> None:
+        with XlsxWriter(handle, title=title or f"Exhibit {ref}", made_at=made,
+                        creator=f"{case.examiner} (forensics {__version__})",
+                        description=f"case {case.case_ref}, exhibit {ref}") as book:
+            for plan in plans:
+                batches = _batches(plan)
+                carry: list[pl.DataFrame] = []
+                for name, first, count in plan.parts:
+                    result = book.data_sheet(name, plan.columns, _take(batches, count, carry), count, first,
+                                             f"the case, {cut_rel}")
+                    plan.results.append(result)
+                    cut_rows.extend({"table": plan.table.name, "sheet": c.sheet, "cell": c.cell, "column": c.column,
+                                     "row": c.row, "text": c.text} for c in result.cut)
+            cover = _cover(case, ref, title, plans, refs, command, made, cut_rel if cut_rows else None)
+            book.text_sheet("Cover", cover, styles=_cover_styles(cover), widths=[26, 60, 22, 22, 14, 12, 14, 14])
+            book.close(["Cover", *(name for plan in plans for name, _, _ in plan.parts)])
+
+    write_atomic(target, write)
+    cut_values = None
+    if cut_rows:
+        write_atomic(case.path / cut_rel, lambda handle: pl.DataFrame(cut_rows).write_parquet(handle))
+        cut_values = cut_rel
+    else:
+        (case.path / cut_rel).unlink(missing_ok=True)
+    sheets = [{"table": p.table.name, "kind": p.table.kind, "where": p.spec.where, "rows": p.rows,
+               "sheets": [{"name": n, "first_row": f + 1, "rows": c} for n, f, c in p.parts]} for p in plans]
+    return ExhibitReport(target, sha256_file(target), None, sheets, made, cut_values)
+
+
+COVER_HEADINGS = ("Exhibit", "Sources", "Sheets and row counts", "Notes")
+
+
+def _cover(case: Case, ref: str, title: str | None, plans: list[SheetPlan], refs: list[TableRef],
+           command: list[str], made: str, cut_values: str | None) -> list[list[Any]]:
+    """The cover sheet's rows."""
+    rows: list[list[Any]] = [
+        ["Exhibit", title or f"Exhibit {ref}"],
+        [],
+        ["Case reference", case.case_ref],
+        ["Exhibit reference", ref],
+        ["Examiner", case.examiner],
+        ["Tool", f"forensics {__version__}"],
+        ["Command", " ".join(command)],
+        ["Data as of (UTC)", f"{made} (the last ingest or extract recorded in the case's audit trail)"],
+        ["Case timezone", f"{case.timezone} (sources' local times were converted; every time on the sheets is UTC)"],
+        [],
+        ["Sources", "path (archive members as outer.zip!inner/file)", "SHA-256", "format"],
+    ]
+    sources: dict[tuple[str, str], str] = {}
+    for plan in plans:
+        if plan.table.kind == "raw":
+            s = plan.table.source or {}
+            sources[(s.get("path", ""), s.get("sha256", ""))] = s.get("format", "")
+        elif plan.table.kind == "canonical":
+            frame = pl.scan_parquet(plan.parquet).select("_source_path", "_source_sha256").unique().collect()
+            formats = {(r.source or {}).get("sha256"): (r.source or {}).get("format") for r in refs if r.kind == "raw"}
+            for path, sha in frame.iter_rows():
+                sources[(path, sha)] = formats.get(sha) or ""
+    rows += [["", path, sha, fmt] for (path, sha), fmt in sorted(sources.items())] or [["", "(none)"]]
+    rows += [[], ["Sheets and row counts", "source", "table in the source", "made by", "rows in the raw table",
+                  "problems reading the source", "rows in the case's table", "rows on the sheets"]]
+    for plan in plans:
+        rows += _reconcile(plan, refs)
+        if plan.spec.where:
+            rows.append(["", f"  filtered with: {plan.spec.where}"])
+    rows += [[], ["Notes"]]
+    notes = [
+        "Every value is as in the case's tables: text is stored as text and never evaluated (text starting with "
+        "= + - @ is marked as text); identifiers, phone numbers and long digit strings are text, so no digit is lost.",
+        "Times are UTC, written as Excel dates where exact to the millisecond, else as text.",
+        "Each row ends with its provenance: the source file's SHA-256 and path, the table, the place in the source "
+        "and the plugin that made it.",
+    ]
+    for plan in plans:
+        for result in plan.results:
+            for column, count in sorted(result.escaped.items()):
+                notes.append(f"'{result.name}', column {column}: {count:,} values hold characters XML forbids, "
+                             "shown escaped (\\x00); the case's table holds them exactly.")
+            for column, why in sorted(result.as_text.items()):
+                notes.append(f"'{result.name}', column {column}: {why}.")
+    if cut_values:
+        notes.append(f"Values longer than a cell (32,767 characters) are cut with a visible mark; their full text is "
+                     f"kept in the case in {cut_values} (sheet, cell, column, row, text).")
+    rows += [["", note] for note in notes]
+    return rows
+
+
+def _cover_styles(rows: list[list[Any]]) -> dict[int, int]:
+    """The cover's title row large, its headings bold."""
+    styles = {i: STYLE_HEADER for i, row in enumerate(rows) if row and row[0] in COVER_HEADINGS[1:]}
+    return {**styles, 0: STYLE_TITLE}

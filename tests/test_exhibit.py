@@ -1,0 +1,315 @@
+"""Exhibits: every value exactly as in the table and never evaluated, reproducible, split, cut, verified."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+from conftest import need_tool, run
+
+from forensics import exhibit as exhibit_module
+from forensics.canonical import DERIVED, TABLES, schema
+from forensics.case import open_case
+from forensics.xlsx import MAX_CELL, SheetColumn, XlsxWriter, write_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Text that a spreadsheet would evaluate, shorten or mangle if it were written carelessly.
+HOSTILE = [
+    "=1+1", "=HYPERLINK(\"http://example.org\",\"x\")", "+447700900123", "-5", "@SUM(A1:A2)", "\tleading tab",
+    "\rleading CR", "12345678901234567890", "0012", "1e5", "TRUE", "a & <b> > c", "  spaces around  ",
+    "line\nbreak", "carriage\r\nreturn", "_x0041_ stays literal", "emoji 📞 and é", "", "2022-05-17",
+    "NUL\x00here", "bell\x07 and \x1f", "=cmd|' /C calc'!A0",
+]
+
+
+def _case_with(case_dir: Path, tables: dict[str, pl.DataFrame]) -> None:
+    """Write canonical tables straight into a case, as extract would, with an extract entry in the trail."""
+    case = open_case(case_dir)
+    tables = {**{name: pl.DataFrame() for name in [*TABLES, *DERIVED]}, **tables}  # extract writes all five
+    for name, frame in tables.items():
+        wanted = schema(name) if name in TABLES else pl.Schema({c.name: c.dtype for c in DERIVED[name]})
+        full = frame.with_columns(pl.lit(None, dtype).alias(col) for col, dtype in wanted.items()
+                                  if col not in frame.columns)
+        full.select(pl.col(col).cast(dtype) for col, dtype in wanted.items()).write_parquet(
+            case_dir / "tables" / f"{name}.parquet")
+    case.audit.append(["forensics", "extract", str(case_dir)], "ok", "tables written by the test")
+
+
+def _calls(texts: list[str]) -> pl.DataFrame:
+    n = len(texts)
+    return pl.DataFrame({
+        "call_id": [f"{i:020d}" for i in range(n)],
+        "account_id": texts,
+        "destination_raw": texts[::-1],
+        "started_at": [datetime(2022, 5, 17, 10, 0, i % 60, (i * 1000) % 1_000_000, tzinfo=UTC) for i in range(n)],
+        "duration_s": [_number(i) for i in range(n)],
+        "_source_locator": [f"line {i + 1}" for i in range(n)],
+        "_source_path": ["dump.sql"] * n, "_source_sha256": ["ab" * 32] * n, "_source_table": ["calls"] * n,
+        "_extractor": ["test@1"] * n,
+    })
+
+
+def _number(i: int) -> int:
+    """Whole numbers from 1 to beyond what a double holds exactly, alternating in sign."""
+    return (-1) ** i * 10 ** min(i, 18)
+
+
+def _sheet_values(path: Path, sheet: str) -> list[tuple]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return list(book[sheet].iter_rows(values_only=True))
+    finally:
+        book.close()
+
+
+def _as_excel_shows(text: str) -> str:
+    """Text as Excel and LibreOffice show it: OOXML's _xHHHH_ escapes decoded (openpyxl leaves them as written)."""
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m[1], 16)), text)
+
+
+def _shown(text: str) -> str:
+    """How a value with characters XML forbids is shown on a sheet."""
+    return text.replace("\x00", "\\x00").replace("\x07", "\\x07").replace("\x1f", "\\x1f")
+
+
+def test_every_value_is_exact_and_inert_in_openpyxl(case_dir: Path, tmp_path: Path) -> None:
+    _case_with(case_dir, {"calls": _calls(HOSTILE)})
+    out = tmp_path / "ex.xlsx"
+    run("exhibit", case_dir, "--ref", "T/1", "--table", "calls", "-o", out)
+    book = openpyxl.load_workbook(out)  # full mode: reads cell types and styles
+    sheet = book["calls"]
+    header = [c.value for c in sheet[1]]
+    assert header[:4] == ["call_id", "account_id", "caller_id_raw", "caller_id_e164"]
+    assert "started_at (UTC)" in header
+    for i, text in enumerate(HOSTILE):
+        row = {h: c for h, c in zip(header, sheet[i + 2], strict=True)}
+        cell = row["account_id"]
+        expected = _shown(text)
+        assert cell.data_type == "s", f"{text!r} was not stored as text"
+        assert _as_excel_shows(cell.value) == expected, f"{text!r} came back as {cell.value!r}"
+        if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            assert cell.quotePrefix, f"{text!r} lacks the quote prefix that keeps it text when edited"
+        assert row["call_id"].value == f"{i:020d}" and row["call_id"].data_type == "s"
+        number = _number(i)
+        if abs(number) < 10**15:
+            assert row["duration_s"].value == number and row["duration_s"].data_type == "n"
+        else:
+            assert row["duration_s"].value == str(number), "a number Excel cannot hold exactly must be text"
+        assert row["started_at (UTC)"].value == datetime(2022, 5, 17, 10, 0, i % 60, (i * 1000) % 1_000_000)
+    assert sheet["A1"].comment is not None and "identifier" in sheet["A1"].comment.text
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}{len(HOSTILE) + 1}"
+    assert not any(isinstance(c.value, str) and c.data_type == "f" for row in sheet.iter_rows() for c in row)
+
+
+def test_libreoffice_reads_every_value_as_written(case_dir: Path, tmp_path: Path) -> None:
+    soffice = need_tool("soffice")
+    printable = [t for t in HOSTILE if "\r" not in t]  # CSV export turns CR into line ends; openpyxl checks those
+    _case_with(case_dir, {"calls": _calls(printable)})
+    out = tmp_path / "lo.xlsx"
+    run("exhibit", case_dir, "--ref", "T/LO", "--table", "calls", "-o", out)
+    target = tmp_path / "csv"
+    subprocess.run([soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+                    "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+                    "--outdir", str(target), str(out)], check=True, capture_output=True, timeout=180)
+    with open(target / "lo-calls.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header = rows[0]
+    for i, text in enumerate(printable):
+        row = dict(zip(header, rows[i + 1], strict=True))
+        assert row["account_id"] == _shown(text), f"LibreOffice shows {row['account_id']!r} for {text!r}"
+        assert row["call_id"] == f"{i:020d}"
+        number = _number(i)
+        assert row["duration_s"] == str(number)
+        assert row["started_at (UTC)"].startswith(f"2022-05-17 10:00:{i % 60:02d}")
+    with open(target / "lo-Cover.csv", encoding="utf-8", newline="") as handle:
+        cover = list(csv.reader(handle))
+    assert ["Exhibit reference", "T/LO"] == cover[3][:2]
+
+
+def test_writer_keeps_every_dtype_exact(tmp_path: Path) -> None:
+    frame = pl.DataFrame({
+        "f": [1.5, float("nan"), float("inf"), -float("inf"), 0.1, None],
+        "b": [True, False, None, True, False, True],
+        "d": [datetime(2020, 1, 1).date()] * 5 + [None],
+        "dec": pl.Series([Decimal("0.1"), Decimal("123456789012345.6"), Decimal("-0.000000000000000001"),
+                          Decimal("50.10"), None, Decimal("0")], dtype=pl.Decimal(38, 18)),
+        "bin": [b"\x00\xff", b"", None, b"abc", b"\x80", b"z"],
+        "big": pl.Series([2**62, -(2**62), 10**15 - 1, -(10**15), 0, None], dtype=pl.Int64),
+        "naive": [datetime(2022, 1, 1, 0, 0, 0, 123456)] * 6,
+    })
+    path = tmp_path / "w.xlsx"
+
+    def write(handle):  # type: ignore[no-untyped-def]
+        book = XlsxWriter(handle, made_at="2022-01-01T00:00:00Z")
+        book.data_sheet("s", [SheetColumn(c, c) for c in frame.columns], frame.iter_slices(4), len(frame), 0, "x")
+        book.close()
+
+    write_atomic(path, write)
+    rows = _sheet_values(path, "s")[1:]
+    assert [r[0] for r in rows] == [1.5, "NaN", "inf", "-inf", 0.1, None]
+    assert [r[1] for r in rows] == [True, False, None, True, False, True]
+    assert rows[0][2] == datetime(2020, 1, 1)
+    assert [r[3] for r in rows] == [0.1, "123456789012345.6", -1e-18, 50.1, None, 0]  # 16 digits: text
+    assert [r[4] for r in rows] == ["0x00ff", "0x", None, "0x616263", "0x80", "0x7a"]
+    assert [r[5] for r in rows] == [str(2**62), str(-(2**62)), 10**15 - 1, str(-(10**15)), 0, None]
+    assert rows[0][6] == "2022-01-01 00:00:00.123456", "microseconds Excel cannot hold are kept as text"
+
+
+def test_same_case_and_command_give_the_same_bytes(tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence"
+    subprocess.run([sys.executable, str(ROOT / "samples" / "make_evidence.py"), str(evidence)], check=True,
+                   capture_output=True)
+    case_dir = tmp_path / "case"
+    run("case", "init", case_dir, "--case-ref", "OP-1", "--examiner", "E", "--timezone", "Europe/London")
+    run("ingest", case_dir, evidence, expect=None)
+    run("extract", case_dir, expect=None)
+    out = tmp_path / "JS-1.xlsx"
+    run("exhibit", case_dir, "--ref", "JS/1", "-o", out)
+    first = hashlib.sha256(out.read_bytes()).hexdigest()
+    time.sleep(1.1)  # a second later: nothing in the file may depend on the clock
+    run("exhibit", case_dir, "--ref", "JS/1", "-o", out)
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == first
+    with zipfile.ZipFile(out) as book:
+        assert {info.date_time for info in book.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    assert sorted(_sheet_values(out, "Cover")[0][:2]) == sorted(("Exhibit", "Exhibit JS/1"))
+    # the exhibit is in the case, in the audit trail, and verify re-checks it
+    kept = case_dir / "exhibits" / "JS_1.xlsx"
+    assert kept.read_bytes() == out.read_bytes()
+    # raw tables as `forensics tables` names them; raw:NAME where a canonical table has the name
+    run("exhibit", case_dir, "--ref", "RAW", "--table", "Master", "--table", "raw:payments", "-o", tmp_path / "raw.xlsx")
+    master = _sheet_values(tmp_path / "raw.xlsx", "Master")
+    assert len(master) == 4 and master[0][-4:] == ("_line", "_source_sha256", "_source_path", "_source_table")
+    assert master[1][-2:] == ("var/log/asterisk/cdr-csv/Master.csv", "Master")
+    assert [r[0] for r in _sheet_values(tmp_path / "raw.xlsx", "payments")[1:]] == ["1", "2"]
+    result = run("exhibit", case_dir, "--ref", "RAW", "--table", "raw:nosuch", expect=1)
+    assert "no such table" in result.stderr
+    run("verify", case_dir)
+    data = bytearray(kept.read_bytes())
+    data[-30] ^= 1
+    kept.write_bytes(bytes(data))
+    result = run("verify", case_dir, expect=None)
+    assert result.exit_code != 0 and "JS_1.xlsx" in result.stdout + result.stderr
+
+
+def test_a_table_longer_than_a_sheet_continues_on_the_next(case_dir: Path, tmp_path: Path) -> None:
+    n = 1_048_575 + 7  # one more than a sheet holds under its header, and some
+    _case_with(case_dir, {"victims": pl.DataFrame({
+        "destination_e164": pl.int_range(0, n, eager=True).cast(pl.String),
+        "calls": pl.int_range(0, n, eager=True)})})
+    out = tmp_path / "big.xlsx"
+    result = run("exhibit", case_dir, "--ref", "BIG", "--table", "victims", "-o", out, "--json")
+    assert "victims (2)" in result.stdout
+    with zipfile.ZipFile(out) as book:
+        names = dict(re.findall(r'<sheet name="([^"]*)" sheetId="(\d+)"',
+                                              book.read("xl/workbook.xml").decode()))
+        assert list(names) == ["Cover", "victims", "victims (2)"]
+        counts = {}
+        for name, part in names.items():
+            xml = book.read(f"xl/worksheets/sheet{part}.xml")
+            counts[name] = xml.count(b"<row ")
+    assert counts["victims"] == 1_048_576 and counts["victims (2)"] == 8  # each with its header
+    rows = _sheet_values(out, "victims (2)")
+    assert rows[1][0] == str(1_048_575) and rows[-1][0] == str(n - 1)
+    cover = [r for r in _sheet_values(out, "Cover") if len(r) > 1 and "on 'victims (2)'" in str(r[1])]
+    assert cover and "rows 1,048,576-1,048,582 on 'victims (2)'" in cover[0][1]
+
+
+def test_a_value_longer_than_a_cell_is_cut_with_a_mark_and_kept_whole(case_dir: Path, tmp_path: Path) -> None:
+    long_text = "x" * 40_000 + "END"
+    _case_with(case_dir, {"accounts": pl.DataFrame({"account_id": ["1", "2"], "display_name": ["short", long_text]})})
+    out = tmp_path / "cut.xlsx"
+    run("exhibit", case_dir, "--ref", "CUT", "--table", "accounts", "-o", out)
+    rows = _sheet_values(out, "accounts")
+    shown = rows[2][rows[0].index("display_name")]
+    assert len(shown) <= MAX_CELL and "[CUT: " in shown and "40,003 characters" in shown
+    kept = pl.read_parquet(case_dir / "exhibits" / "CUT.cut-values.parquet")
+    assert kept.row(0, named=True) | {"text": None} == {"table": "accounts", "sheet": "accounts", "cell": "F3",
+                                                        "column": "display_name", "row": 2, "text": None}
+    assert kept["text"][0] == long_text
+    cover = " ".join(str(v) for row in _sheet_values(out, "Cover") for v in row if v)
+    assert "exhibits/CUT.cut-values.parquet" in cover
+    log = run("log", case_dir, "--json").stdout
+    assert "CUT.cut-values.parquet" in log
+
+
+def test_where_and_spec_choose_rows_and_columns(case_dir: Path, tmp_path: Path) -> None:
+    _case_with(case_dir, {"calls": _calls(["42", "7", "42", "9"])})
+    out = tmp_path / "w.xlsx"
+    run("exhibit", case_dir, "--ref", "W", "--table", "calls", "--where", "account_id = '42'", "-o", out)
+    rows = _sheet_values(out, "calls")
+    assert [r[1] for r in rows[1:]] == ["42", "42"]
+    cover = " ".join(str(v) for row in _sheet_values(out, "Cover") for v in row if v)
+    assert "filtered with: account_id = '42'" in cover
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text('title = "Calls of account 7"\n[[sheet]]\ntable = "calls"\nname = "Calls by 7"\n'
+                    'where = "account_id = \'7\'"\ncolumns = ["destination_raw", "call_id"]\n', encoding="utf-8")
+    run("exhibit", case_dir, "--ref", "S", "--spec", spec, "-o", out)
+    rows = _sheet_values(out, "Calls by 7")
+    assert rows[0][:2] == ("destination_raw", "call_id") and "_source_locator" in rows[0]
+    assert [r[:2] for r in rows[1:]] == [("42", "00000000000000000001")]  # account 7 called the reversed list's 42
+    assert _sheet_values(out, "Cover")[0][1] == "Calls of account 7"
+
+
+def test_bad_requests_fail_before_anything_is_written(case_dir: Path, tmp_path: Path) -> None:
+    _case_with(case_dir, {"calls": _calls(["1"])})
+    out = tmp_path / "bad.xlsx"
+    for args, words in [
+        (["--table", "nosuch"], "no such table"),
+        (["--table", "calls", "--where", "no_column = 1"], "does not apply"),
+        (["--where", "account_id = '1'"], "victims"),  # the standard exhibit: victims has no account_id
+    ]:
+        result = run("exhibit", case_dir, "--ref", "B", "-o", out, *args, expect=1)
+        assert words in result.stderr, result.stderr
+    spec = tmp_path / "bad.toml"
+    spec.write_text("[[sheet]]\ntable = 'calls'\nfilter = 'x'\n", encoding="utf-8")
+    result = run("exhibit", case_dir, "--ref", "B", "--spec", spec, expect=1)
+    assert "bad.toml: sheet 1: unknown key 'filter'" in result.stderr
+    assert not out.exists() and not (case_dir / "exhibits" / "B.xlsx").exists()
+
+
+def test_a_crash_while_writing_leaves_the_previous_file(case_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _case_with(case_dir, {"calls": _calls(["1", "2"])})
+    run("exhibit", case_dir, "--ref", "A", "--table", "calls")
+    kept = case_dir / "exhibits" / "A.xlsx"
+    before = kept.read_bytes()
+
+    def broken(plan):  # type: ignore[no-untyped-def]
+        yield pl.DataFrame({c.name: [None] for c in plan.columns})
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(exhibit_module, "_batches", broken)
+    result = run("exhibit", case_dir, "--ref", "A", "--table", "calls", expect=1)
+    assert "No space left" in result.stderr
+    assert kept.read_bytes() == before
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["A.xlsx"]
+
+
+def test_the_cover_reconciles_rows_per_source(case_dir: Path, tmp_path: Path) -> None:
+    calls = pl.concat([_calls(["1", "2", "3"]), _calls(["4"]).with_columns(_source_path=pl.lit("Master.csv"))])
+    _case_with(case_dir, {"calls": calls})
+    out = tmp_path / "r.xlsx"
+    run("exhibit", case_dir, "--ref", "R", "--table", "calls", "--where", "account_id <> '2'", "-o", out)
+    cover = _sheet_values(out, "Cover")
+    header = next(r for r in cover if r[0] == "Sheets and row counts")
+    rows = [dict(zip(header, r, strict=True)) for r in cover if r[0] == "calls"]
+    assert {(r["source"], r["rows in the case's table"], r["rows on the sheets"]) for r in rows} == {
+        ("dump.sql", 3, 2), ("Master.csv", 1, 1)}
+    buffer = io.StringIO()
+    run("log", case_dir, "--verify")
+    assert buffer.getvalue() == ""
