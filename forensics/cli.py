@@ -468,6 +468,40 @@ def query(case_dir: Path, sql: str, output_format: str) -> None:
             click.echo(str(frame))
 
 
+@cli.group("sample")
+def sample_group() -> None:
+    """Sample evidence to try the tool on: a seized caller-ID spoofing server."""
+
+
+@sample_group.command("generate")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--accounts", default=500, show_default=True, type=int, help="User accounts of the service.")
+@click.option("--calls", default=20_000, show_default=True, type=int, help="Calls it placed.")
+@click.option("--seed", default=1, show_default=True, type=int,
+              help="Seed of the random data: the same seed and options give byte-identical files.")
+def sample_generate(directory: Path, accounts: int, calls: int, seed: int) -> None:
+    """Write a copy of a caller-ID spoofing service's seized server to DIRECTORY/server.
+
+    DIRECTORY must not exist or be empty. Beside the server, DIRECTORY/truth.json says what
+    the sample holds and what ingest and extract must find in it (it is not evidence).
+
+    \b
+    Example:
+      forensics sample generate ./seized --calls 100000
+      forensics case init ./op-sample --case-ref OP-SAMPLE --examiner "J. Smith" --timezone Europe/London
+      forensics ingest ./op-sample ./seized/server
+      forensics extract ./op-sample
+    """
+    from forensics.sample import generate
+
+    started = time.monotonic()
+    truth = generate(directory, accounts=accounts, calls=calls, seed=seed)
+    facts = truth["service"]
+    click.echo(f"sample server written to {directory / 'server'} in {time.monotonic() - started:.1f} s: "
+               f"{facts['accounts']:,} accounts, {facts['payments_rows']:,} payments, {facts['calls']:,} calls, "
+               f"{facts['distinct_victims']:,} numbers called; truth in {directory / 'truth.json'}")
+
+
 @cli.command("log")
 @click.argument("case_dir", type=click.Path(path_type=Path))
 @click.option("--verify", "check", is_flag=True, help="Check the chain; exit 1 naming the first bad entry.")
