@@ -30,6 +30,7 @@ class Case:
     timezone: str
     created: str
     tool_version: str
+    region: str | None = None  # default country of phone numbers written without one (None: cases made before)
 
     @property
     def audit(self) -> AuditLog:
@@ -65,8 +66,60 @@ class Case:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def init_case(path: Path, case_ref: str, examiner: str, timezone: str, command: list[str]) -> Case:
-    """Make a new case folder; refuse a folder that holds anything but an empty folder."""
+ZONE_TABLES = ("zone.tab", "zone1970.tab")
+
+
+def region_of_timezone(timezone: str) -> str | None:
+    """The country (ISO 3166 code) an IANA timezone belongs to, or None where it is not one country's.
+
+    Read from the timezone database's zone.tab (each zone with the one country it is
+    listed for), else zone1970.tab where it lists one country only; from /usr/share/zoneinfo,
+    or the tzdata package. UTC, Etc/... and old link names give None.
+    """
+    import phonenumbers
+
+    for name in ZONE_TABLES:
+        for text in _zone_table(name):
+            for line in text.splitlines():
+                fields = line.split("\t")
+                if line.startswith("#") or len(fields) < 3 or fields[2] != timezone:
+                    continue
+                countries = fields[0].split(",")
+                if len(countries) == 1 and countries[0] in phonenumbers.SUPPORTED_REGIONS:
+                    return countries[0]
+    return None
+
+
+def _zone_table(name: str) -> Iterator[str]:
+    """The text of a tzdata table, from the system's database and from the tzdata package."""
+    system = Path("/usr/share/zoneinfo") / name
+    if system.is_file():
+        yield system.read_text(encoding="utf-8", errors="replace")
+    try:
+        from importlib.resources import files
+
+        yield (files("tzdata") / "zoneinfo" / name).read_text(encoding="utf-8", errors="replace")
+    except (ImportError, OSError):
+        return
+
+
+def check_region(region: str) -> str:
+    """The region upper-cased, or ForensicsError when libphonenumber does not know it."""
+    import phonenumbers
+
+    upper = region.strip().upper()
+    if upper not in phonenumbers.SUPPORTED_REGIONS:
+        raise ForensicsError(f"unknown phone region {region!r} (use an ISO 3166 code such as GB)")
+    return upper
+
+
+def init_case(path: Path, case_ref: str, examiner: str, timezone: str, command: list[str],
+              region: str | None = None) -> Case:
+    """Make a new case folder; refuse a folder that holds anything but an empty folder.
+
+    region is the default country of phone numbers written without one; without it, the
+    country of the timezone where that is one country (Europe/London: GB), else none.
+    """
     if not case_ref.strip():
         raise ForensicsError("--case-ref must not be empty")
     if not examiner.strip():
@@ -75,6 +128,7 @@ def init_case(path: Path, case_ref: str, examiner: str, timezone: str, command: 
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ForensicsError(f"unknown timezone {timezone!r} (use an IANA name such as Europe/London)") from None
+    region = check_region(region) if region else region_of_timezone(timezone)
     if path.exists():
         if not path.is_dir():
             raise ForensicsError(f"{path}: exists and is not a folder")
@@ -89,6 +143,7 @@ def init_case(path: Path, case_ref: str, examiner: str, timezone: str, command: 
         "case_ref": case_ref,
         "examiner": examiner,
         "timezone": timezone,
+        "region": region,
         "created": utc_now(),
         "tool_version": __version__,
     }
@@ -120,4 +175,5 @@ def open_case(path: Path) -> Case:
         timezone=meta.get("timezone", "UTC"),
         created=meta.get("created", ""),
         tool_version=meta.get("tool_version", ""),
+        region=meta.get("region"),
     )

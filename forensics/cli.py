@@ -130,19 +130,25 @@ def case() -> None:
 @click.option("--case-ref", required=True, help="The case reference, as it goes on every exhibit.")
 @click.option("--examiner", required=True, help="Who is examining the evidence.")
 @click.option("--timezone", default="UTC", show_default=True, help="IANA timezone of the case's sources.")
-def case_init(case_dir: Path, case_ref: str, examiner: str, timezone: str) -> None:
+@click.option("--region", help="Country (ISO 3166 code such as GB) of phone numbers written without one; "
+              "default: the timezone's country, where it has one.")
+def case_init(case_dir: Path, case_ref: str, examiner: str, timezone: str, region: str | None) -> None:
     """Make a new case folder.
 
-    Refuses a folder that already holds anything other than nothing.
+    Refuses a folder that already holds anything other than nothing. The default phone
+    region (used by extract unless it is given --region) is stored in case.json.
 
     \b
     Example:
       forensics case init ./op-falcon --case-ref OP-2026-001 --examiner "J. Smith" --timezone Europe/London
+      forensics case init ./op-mask --case-ref OP-2026-014 --examiner "J. Smith" --timezone UTC --region GB
     """
     from forensics.case import init_case
 
-    made = init_case(case_dir, case_ref, examiner, timezone, _command_line())
+    made = init_case(case_dir, case_ref, examiner, timezone, _command_line(), region=region)
     click.echo(f"case {made.case_ref} created in {made.path}")
+    if made.region:
+        click.echo(f"phone numbers written without a country are read as {made.region} (--region)")
 
 
 @cli.command()
@@ -300,25 +306,35 @@ def verify(case_dir: Path, workers: int | None, as_json: bool) -> None:
 @click.option("--plugins-dir", "plugins_dirs", multiple=True, type=click.Path(path_type=Path),
               help="A folder of extraction plugins (one .py file each); may be given more than once.")
 @click.option("--only", multiple=True, help="Run only the plugin of this name; may be given more than once.")
-@click.option("--region", help="Country (ISO 3166 code such as GB) of phone numbers written without one.")
+@click.option("--region", help="Country (ISO 3166 code such as GB) of phone numbers written without one; "
+              "default: the case's (case init --region).")
+@click.option("--mapping", "mappings", multiple=True, type=click.Path(path_type=Path),
+              help="A mapping file (TOML) that maps raw tables onto canonical ones without code; "
+              "may be given more than once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...], region: str | None,
-            as_json: bool) -> None:
+            mappings: tuple[Path, ...], as_json: bool) -> None:
     """Read every database-like file into raw tables, then map them onto accounts, payments and calls.
 
     SQL dumps (MySQL/MariaDB, PostgreSQL), SQLite files and CSV/TSV tables, on disk or
     inside archives, are read into raw/ as Parquet with the place of every row (a source
     read before is not read again). Then every plugin (built-in, --plugins-dir,
     FORENSICS_PLUGINS, entry points) maps the raw tables it accepts onto the canonical
-    tables in tables/. Exit code 3 means problems were recorded (a plugin that failed
-    among them).
+    tables in tables/; the recogniser (plugin generic) maps the tables no other plugin
+    accepts when it is sure enough, and writes what it did to
+    tables/recognised-mapping.toml for review. A table named in a --mapping file is
+    mapped by that file alone. Exit code 3 means problems were recorded (a plugin that
+    failed among them).
 
     \b
     Example:
       forensics extract ./op-falcon
       forensics extract ./op-falcon --plugins-dir ./my-plugins --only spoofer-db --region GB
+      cp ./op-falcon/tables/recognised-mapping.toml shop.toml   # review and edit it, then:
+      forensics extract ./op-falcon --mapping shop.toml
       forensics tables ./op-falcon
     """
+    from forensics.case import check_region
     from forensics.extract import extract as run_extract
 
     opened = _open(case_dir)
@@ -326,7 +342,7 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
                          on_problem=lambda text: click.echo(f"forensics: warning: {text}", err=True),
                          progress=(lambda text: click.echo(text, err=True)) if sys.stderr.isatty() else None,
                          plugins_dirs=list(plugins_dirs), only=list(only),
-                         region=region.upper() if region else None)
+                         region=check_region(region) if region else None, mappings=list(mappings))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -347,6 +363,17 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
                        + ", ".join(f"{k} {v:,}" for k, v in sorted(unparsed.items())))
         click.echo(f"{ran} plugins ran: {made}; "
                    f"{len(report.problems) - len(sources.problems)} plugin problems")
+        for used in report.mapping_files:
+            click.echo(f"mapping file {used['path']} (sha256 {used['sha256'][:12]}) used")
+        if report.plugins.excluded:
+            click.echo(f"{len(report.plugins.excluded)} raw tables left unmapped by exclude = true")
+        found = report.plugins.recognised
+        if found:
+            mapped = [f"{r['table']} -> {r['produces']} {r['confidence']:.2f}" for r in found if r["mapped"]]
+            refused = len(found) - len(mapped)
+            click.echo(f"recogniser: {len(mapped)} tables mapped" + (f" ({', '.join(mapped)})" if mapped else "")
+                       + f", {refused} not sure enough to map; review {report.plugins.review_file}, "
+                       "correct it and pass it back with --mapping")
     if report.problems:
         sys.exit(EXIT_WARNINGS)
 

@@ -88,6 +88,15 @@ class Context:
     timezone: str = "UTC"
     region: str | None = None  # default region for phone numbers written without a country code
     options: dict[str, Any] = field(default_factory=dict)
+    reviews: list[Any] = field(default_factory=list)  # what plugins asked the examiner to review
+
+    def review(self, item: Any) -> None:
+        """Hand the core something the examiner must review, such as the recogniser's mapping of a table.
+
+        The core takes it after the run: its as_dict() goes into the run's audit record, and
+        its to_toml(source_path) into tables/recognised-mapping.toml.
+        """
+        self.reviews.append(item)
 
     def phone(self, value: pl.Expr, region: str | None = None) -> pl.Expr:
         """The phone number in E.164 (null where it is not one), with the phonenumbers library."""

@@ -1,11 +1,14 @@
 """Finding extraction plugins and running them over the raw tables into the canonical tables.
 
-Plugins are found in the built-in folder plugins/ (beside the package), in every folder
-given with --plugins-dir or in FORENSICS_PLUGINS (separated by ':'), and through the
-entry-point group "forensics.plugins". Each accepted raw table is given to each plugin
-that accepts it; what comes back is checked against the canonical schema, given its
-provenance, and written to tables/<name>.parquet. A plugin that fails to load, raises,
-or returns a wrong shape is recorded and the others go on.
+Plugins are found in the built-in folder plugins/ (beside the package in a source tree,
+forensics/builtin_plugins/ in an installed wheel), in every folder given with
+--plugins-dir or in FORENSICS_PLUGINS (separated by ':'), and through the entry-point
+group "forensics.plugins". Each raw table is given to each plugin that accepts it; a
+plugin with FALLBACK = True (the recogniser) is given only the raw tables that no other
+plugin accepts. A raw table named in a mapping file (--mapping) is mapped by that file
+alone. What comes back is checked against the canonical schema, given its provenance, and
+written to tables/<name>.parquet. A plugin that fails to load, raises, or returns a wrong
+shape is recorded and the others go on.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ import polars as pl
 
 from forensics.canonical import PROVENANCE, TABLES, conform, unparsed_counts
 from forensics.case import Case
+from forensics.mapping import TableMapping, apply, claims
 from forensics.plugin import LOCATOR, Accepts, Context, RawTable
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "plugins"
+_PACKAGED_DIR = Path(__file__).resolve().parent / "builtin_plugins"  # where a wheel carries them
+BUILTIN_DIR = _PACKAGED_DIR if _PACKAGED_DIR.is_dir() else Path(__file__).resolve().parent.parent / "plugins"
+REVIEW_FILE = "recognised-mapping.toml"  # in tables/: what the recogniser mapped, for the examiner to review
 ENTRY_POINT_GROUP = "forensics.plugins"
 REQUIRED = ("NAME", "VERSION", "PRODUCES", "ACCEPTS", "extract")
 
@@ -43,6 +49,7 @@ class Plugin:
     origin: str
     module: ModuleType
     description: str
+    fallback: bool = False  # FALLBACK = True: only raw tables that no other plugin accepts
 
     @property
     def extractor(self) -> str:
@@ -118,7 +125,8 @@ def from_module(module: ModuleType, origin: str) -> Plugin:
     if not isinstance(module.ACCEPTS, Accepts):
         raise ValueError("ACCEPTS must be a forensics.plugin.Accepts")
     description = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
-    return Plugin(str(module.NAME), str(module.VERSION), produces, module.ACCEPTS, origin, module, description)
+    return Plugin(str(module.NAME), str(module.VERSION), produces, module.ACCEPTS, origin, module, description,
+                  fallback=getattr(module, "FALLBACK", False) is True)
 
 
 @dataclass
@@ -128,10 +136,14 @@ class RunReport:
     rows: dict[str, int] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)  # raw tables a mapping file left unmapped
+    recognised: list[dict[str, Any]] = field(default_factory=list)  # what plugins handed in for review
+    review_file: str | None = None  # tables/recognised-mapping.toml when written
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain data."""
-        return {"rows": self.rows, "runs": self.runs, "failures": self.failures}
+        return {"rows": self.rows, "runs": self.runs, "failures": self.failures, "excluded": self.excluded,
+                "recognised": self.recognised, "review_file": self.review_file}
 
 
 def raw_tables(case: Case, manifests: list[dict[str, Any]]) -> list[RawTable]:
@@ -162,41 +174,40 @@ def _locator(names: list[str]) -> pl.Expr:
 
 
 def run_plugins(case: Case, manifests: list[dict[str, Any]], discovery: Discovery, only: list[str] | None = None,
-                context: Context | None = None) -> RunReport:
-    """Run the plugins over every raw table they accept and write tables/<name>.parquet."""
+                context: Context | None = None, mappings: list[TableMapping] | None = None) -> RunReport:
+    """Run the mappings and plugins over every raw table they take and write tables/<name>.parquet."""
     report = RunReport()
     context = context or Context(timezone=case.timezone)
     plugins = [p for p in discovery.plugins if not only or p.name in only]
+    specific = [p for p in discovery.plugins if not p.fallback]  # whatever --only says: never mapped twice
     out_dir = case.path / "tables"
     work = case.path / "tables.partial"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     parts: dict[str, list[Path]] = {name: [] for name in TABLES}
+    reviews: list[tuple[Any, RawTable]] = []
     for table in raw_tables(case, manifests):
+        claimed = claims(mappings or [], table)
+        if claimed is not None:  # the examiner's mapping file decides this table alone
+            for mapping in claimed:
+                _run_one(report, parts, work, table, mapping.extractor, (str(mapping.produces),),
+                         lambda m=mapping, t=table: apply(m, t, context), None)
+            if not claimed:
+                report.excluded.append({"source": table.source_path, "table": table.name})
+            continue
+        taken = any(p.accepts.matches(table.name, table.columns, table.source_path) for p in specific)
         for plugin in plugins:
-            if not plugin.accepts.matches(table.name, table.columns, table.source_path):
+            if (plugin.fallback and taken) or not plugin.accepts.matches(table.name, table.columns, table.source_path):
                 continue
-            run = {"plugin": plugin.extractor, "source": table.source_path, "table": table.name, "rows": {}}
-            try:
-                result = plugin.module.extract(table, context)
-                for name, frame in _checked(plugin, result).items():
-                    part = work / f"{name}.{len(parts[name]):05d}.parquet"
-                    _with_provenance(name, frame, table, plugin).sink_parquet(part)
-                    count = pl.scan_parquet(part).select(pl.len()).collect().item()
-                    parts[name].append(part)
-                    run["rows"][name] = count
-                    unparsed = unparsed_counts(name, pl.scan_parquet(part))
-                    if unparsed:  # kept: the row stays, its normalised value is null beside its text
-                        run.setdefault("unparsed", {})[name] = unparsed
-            except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
-                frames = traceback.extract_tb(exc.__traceback__)
-                own = [f for f in frames if f.filename == getattr(plugin.module, "__file__", None)]
-                where = (own or frames)[-1]  # the plugin's own line where it has one, else where the core refused
-                message = (f"{plugin.extractor} on {table.source_path} table {table.name}: "
-                           f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})")
-                report.failures.append(message)
-                run["error"] = message
-            report.runs.append(run)
+            context.reviews.clear()
+            run = _run_one(report, parts, work, table, plugin.extractor, plugin.produces,
+                           lambda p=plugin, t=table: p.module.extract(t, context), getattr(plugin.module, "__file__", None))
+            for item in context.reviews:
+                reviews.append((item, table))
+                record = {"source": table.source_path, **item.as_dict()}
+                report.recognised.append(record)
+                run.setdefault("recognised", []).append(record)
+            context.reviews.clear()
     out_dir.mkdir(exist_ok=True)
     for name, files in parts.items():
         target = work / f"{name}.parquet"
@@ -207,8 +218,52 @@ def run_plugins(case: Case, manifests: list[dict[str, Any]], discovery: Discover
         report.rows[name] = pl.scan_parquet(target).select(pl.len()).collect().item()
         os.replace(target, out_dir / f"{name}.parquet")
     _write_derived(out_dir, work, report)
+    if any(p.fallback for p in plugins):
+        (work / REVIEW_FILE).write_text(_review_text(reviews), encoding="utf-8")
+        os.replace(work / REVIEW_FILE, out_dir / REVIEW_FILE)
+        report.review_file = f"tables/{REVIEW_FILE}"
     shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _run_one(report: RunReport, parts: dict[str, list[Path]], work: Path, table: RawTable, extractor: str,
+             produces: tuple[str, ...], call: Any, own_file: str | None) -> dict[str, Any]:
+    """One plugin or mapping on one raw table: its tables written as parts, or its failure recorded."""
+    run: dict[str, Any] = {"plugin": extractor, "source": table.source_path, "table": table.name, "rows": {}}
+    try:
+        for name, frame in _checked(produces, call()).items():
+            part = work / f"{name}.{len(parts[name]):05d}.parquet"
+            _with_provenance(name, frame, table, extractor).sink_parquet(part)
+            count = pl.scan_parquet(part).select(pl.len()).collect().item()
+            parts[name].append(part)
+            run["rows"][name] = count
+            unparsed = unparsed_counts(name, pl.scan_parquet(part))
+            if unparsed:  # kept: the row stays, its normalised value is null beside its text
+                run.setdefault("unparsed", {})[name] = unparsed
+    except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
+        frames = traceback.extract_tb(exc.__traceback__)
+        own = [f for f in frames if f.filename == own_file]
+        where = (own or frames)[-1]  # the plugin's own line where it has one, else where the core refused
+        message = (f"{extractor} on {table.source_path} table {table.name}: "
+                   f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})")
+        report.failures.append(message)
+        run["error"] = message
+    report.runs.append(run)
+    return run
+
+
+def _review_text(reviews: list[tuple[Any, RawTable]]) -> str:
+    """tables/recognised-mapping.toml: what the recogniser mapped, and what it did not, as a mapping file."""
+    from forensics.mapping import to_toml
+
+    header = ("What the recogniser made of the raw tables that no plugin and no --mapping file took.\n"
+              "Confidence is 0 to 1; evidence after each column. Tables below the threshold are not\n"
+              "mapped: their best guess is here commented out. Review it: correct a column, delete\n"
+              "a line, uncomment a table, or set exclude = true; copy the file out of tables/ (extract\n"
+              "writes it anew on every run) and pass it back with: forensics extract CASE --mapping FILE\n")
+    if not reviews:
+        header += "\nNo raw table was left for the recogniser.\n"
+    return to_toml([item.to_toml(table.source_path) for item, table in reviews], header)
 
 
 def _write_derived(out_dir: Path, work: Path, report: RunReport) -> None:
@@ -225,18 +280,18 @@ def _write_derived(out_dir: Path, work: Path, report: RunReport) -> None:
         os.replace(target, out_dir / f"{name}.parquet")
 
 
-def _checked(plugin: Plugin, result: Any) -> dict[str, pl.LazyFrame]:
+def _checked(produces: tuple[str, ...], result: Any) -> dict[str, pl.LazyFrame]:
     if not isinstance(result, dict):
         raise TypeError(f"extract returned {type(result).__name__}, not a dict of table name to LazyFrame")
     for name, frame in result.items():
-        if name not in plugin.produces:
+        if name not in produces:
             raise ValueError(f"returned table {name!r}, which PRODUCES does not declare")
         if not isinstance(frame, pl.LazyFrame | pl.DataFrame):
             raise TypeError(f"{name}: {type(frame).__name__} is not a LazyFrame")
     return {name: frame.lazy() for name, frame in result.items()}
 
 
-def _with_provenance(name: str, frame: pl.LazyFrame, table: RawTable, plugin: Plugin) -> pl.LazyFrame:
+def _with_provenance(name: str, frame: pl.LazyFrame, table: RawTable, extractor: str) -> pl.LazyFrame:
     if LOCATOR not in frame.collect_schema():
         raise ValueError(f"{name}: the rows lost their {LOCATOR} column (build them with table.select(...))")
     body = conform(name, frame)
@@ -245,7 +300,7 @@ def _with_provenance(name: str, frame: pl.LazyFrame, table: RawTable, plugin: Pl
         pl.lit(table.source_path).alias("_source_path"),
         pl.lit(table.name).alias("_source_table"),
         pl.col(LOCATOR).cast(pl.String),
-        pl.lit(plugin.extractor).alias("_extractor"),
+        pl.lit(extractor).alias("_extractor"),
     )], how="horizontal")
 
 
@@ -272,8 +327,8 @@ def try_plugin(plugin: Plugin | ModuleType | str | Path, columns: dict[str, list
     if not plugin.accepts.matches(table, list(columns), source_path):
         raise ValueError(f"{plugin.name} does not accept a table {table!r} with columns {', '.join(columns)} "
                          f"from {source_path}")
-    result = _checked(plugin, plugin.module.extract(raw, context or Context()))
-    return {name: _with_provenance(name, frame, raw, plugin).collect() for name, frame in result.items()}
+    result = _checked(plugin.produces, plugin.module.extract(raw, context or Context()))
+    return {name: _with_provenance(name, frame, raw, plugin.extractor).collect() for name, frame in result.items()}
 
 
 def _dtype_of(values: list[Any]) -> pl.DataType:

@@ -30,7 +30,9 @@ def sample_case(tmp_path: Path) -> Path:
 
 def test_extract_fills_the_canonical_tables_with_provenance(sample_case: Path) -> None:
     result = run("extract", sample_case)
-    assert "2 plugins ran: accounts 2, payments 2, calls 3, victims 3, account_summary 4" in result.stdout
+    # sample-spoofcall, asterisk-cdr, and the recogniser (generic), which looked at sessions and did not map it
+    assert "3 plugins ran: accounts 2, payments 2, calls 3, victims 3, account_summary 4" in result.stdout
+    assert "recogniser: 0 tables mapped, 1 not sure enough to map; review tables/recognised-mapping.toml" in result.stdout
     calls = pl.read_parquet(sample_case / "tables" / "calls.parquet")
     assert calls.schema == schema("calls")
     assert calls.height == 3
@@ -281,3 +283,95 @@ def test_values_that_do_not_parse_keep_their_row_and_are_counted(tmp_path: Path)
     entry = json.loads((case / "audit.jsonl").read_text().splitlines()[-1])
     assert entry["details"]["extraction"]["runs"][0]["unparsed"] == {"calls": {"caller_id_e164": 2,
                                                                               "destination_e164": 1}}
+
+
+ENTRY_POINT_PLUGIN = '''"""Call records of the PBX-9000 (an installed plugin)."""
+import polars as pl
+from forensics.plugin import Accepts
+NAME, VERSION, PRODUCES = "pbx9000", "2.1", ("calls",)
+ACCEPTS = Accepts(columns={"pbx_from", "pbx_to"})
+def extract(table, context):
+    return {"calls": table.select(caller_id_raw=pl.col("pbx_from"), destination_raw=pl.col("pbx_to"),
+                                  destination_e164=context.phone(pl.col("pbx_to")))}
+'''
+
+
+def test_a_plugin_installed_with_an_entry_point_is_listed_and_runs(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    site = tmp_path / "site"
+    write(site / "forensics_pbx9000_test.py", ENTRY_POINT_PLUGIN)
+    write(site / "forensics_pbx9000-2.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: forensics-pbx9000\n"
+          "Version: 2.1\n")
+    write(site / "forensics_pbx9000-2.1.dist-info/entry_points.txt",
+          "[forensics.plugins]\npbx9000 = forensics_pbx9000_test\n")
+    monkeypatch.syspath_prepend(str(site))
+    listed = json.loads(run("plugins", "list", "--json").stdout)
+    found = {p["name"]: p for p in listed["plugins"]}
+    assert found["pbx9000"]["origin"] == "entry point pbx9000 (forensics_pbx9000_test)"
+    assert found["pbx9000"]["version"] == "2.1" and listed["failed"] == []
+
+    write(tmp_path / "evidence/pbx.csv", "pbx_from,pbx_to\n+442079460000,+447700900123\n")
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E")
+    run("ingest", case, tmp_path / "evidence")
+    run("extract", case, "--only", "pbx9000")
+    calls = pl.read_parquet(case / "tables" / "calls.parquet")
+    assert calls.select("destination_e164", "_extractor").rows() == [("+447700900123", "pbx9000@2.1")]
+
+
+def _packages(root: Path) -> set[str]:
+    return {".".join(p.parent.relative_to(root).parts) for p in (root / "forensics").rglob("__init__.py")}
+
+
+def test_an_installed_package_finds_its_built_in_plugins(tmp_path: Path) -> None:
+    """The layout a wheel installs: plugins/ as forensics/builtin_plugins/, no plugins/ beside the package."""
+    import shutil
+    import subprocess
+    import sys
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"]["forensics.builtin_plugins"] == "plugins"
+    assert set(config["packages"]) == _packages(ROOT) | {"forensics.builtin_plugins"}  # none left out
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "forensics", site / "forensics", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "plugins", site / "forensics" / "builtin_plugins")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import json, forensics.plugins as p; "
+            "d = p.discover(); print(json.dumps([str(p.BUILTIN_DIR), [x.origin for x in d.plugins], d.failed]))")
+    done = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    folder, origins, failed = json.loads(done.stdout)
+    assert folder == str(site / "forensics" / "builtin_plugins") and failed == []
+    assert {Path(o).name for o in origins} >= {"asterisk_cdr.py", "generic.py", "magnusbilling.py"}
+    assert all(o.startswith(folder) for o in origins)
+
+
+def test_the_wheel_carries_the_built_in_plugins(tmp_path: Path) -> None:
+    import importlib.util
+    import shutil
+    import subprocess
+    import sys
+    import tomllib
+    import zipfile
+    from importlib.metadata import version
+
+    backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"][0]
+    have = version("setuptools") if importlib.util.find_spec("setuptools") else None
+    if have is None or int(have.split(".")[0]) < int(backend.split(">=")[1].split(".")[0]):
+        pytest.skip(f"build backend unavailable: pyproject needs {backend}, this environment has setuptools "
+                    f"{have or 'none'} (pip install '{backend}' to run this test)")
+    source = tmp_path / "src"  # a copy: building writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT / "forensics", source / "forensics", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    shutil.copytree(ROOT / "plugins", source / "plugins", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [wheel] = (tmp_path / "dist").glob("forensics-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    plugins = {f"forensics/builtin_plugins/{p.name}" for p in (ROOT / "plugins").iterdir() if p.is_file()}
+    assert plugins <= names, plugins - names
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "forensics").rglob("*.py")}
+    assert modules <= names, modules - names
+    assert any(n.startswith("forensics/_dumpscan") and n.endswith(".so") for n in names)  # the C scanner built
