@@ -1,5 +1,5 @@
 # Everything a fresh Debian/Ubuntu machine needs, installed by the project itself.
-#   make demo   set up, build a small seized-server tree, and run intake on it
+#   make demo   set up, generate a sample seized server, and run every stage on it (forensics demo)
 #   make test   set up (with the test tools) and run the whole test suite
 #   make docs   build the examiner's guide (mkdocs, --strict)
 #   make bench  the benchmarks: ingest against hashdeep (builds 2 GiB of files), dump reading
@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 FORENSICS := $(VENV)/bin/forensics
 RUNTIME_DEBS := libmagic1 postgresql-client
 BUILD_DEBS := gcc
-TEST_DEBS := hashdeep p7zip-full mariadb-server mariadb-client postgresql postgresql-client
+TEST_DEBS := hashdeep p7zip-full mariadb-server mariadb-client postgresql postgresql-client libreoffice-calc
 
 .PHONY: setup setup-test demo test docs bench lint clean
 
@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml forensics/_dumpscan.c
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends python3-dev; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' wheel
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
@@ -42,18 +42,8 @@ setup-test: setup
 	$(call apt_install,$(TEST_DEBS))
 
 demo: setup
-	rm -rf demo-case demo-evidence
-	$(PY) samples/make_evidence.py demo-evidence
-	$(FORENSICS) case init demo-case --case-ref DEMO-001 --examiner "Demo Examiner" --timezone Europe/London
-	$(FORENSICS) ingest demo-case demo-evidence --label EXH-DEMO-1 || [ $$? -eq 3 ]
-	$(FORENSICS) catalogue demo-case
-	$(FORENSICS) catalogue demo-case --errors
-	$(FORENSICS) extract demo-case
-	$(FORENSICS) tables demo-case
-	$(FORENSICS) query demo-case "SELECT destination_e164, calls, answered_calls, account_ids FROM victims"
-	$(FORENSICS) verify demo-case
-	$(FORENSICS) log demo-case --verify
-	@echo "case folder: demo-case/ (catalogue.parquet, raw/ and tables/ Parquet, audit.jsonl); evidence: demo-evidence/"
+	rm -rf forensics-demo
+	$(FORENSICS) demo forensics-demo
 
 test: setup-test
 	$(PY) -m pytest -q
@@ -69,4 +59,4 @@ bench: setup-test
 	$(PY) bench/bench_dumps.py
 
 clean:
-	rm -rf $(VENV) site demo-case demo-evidence .pytest_cache
+	rm -rf $(VENV) site forensics-demo .pytest_cache

@@ -495,6 +495,49 @@ def query(case_dir: Path, sql: str, output_format: str) -> None:
             click.echo(str(frame))
 
 
+@cli.command()
+@click.argument("case_dir", type=click.Path(path_type=Path))
+@click.option("--ref", required=True, help="The exhibit's reference (e.g. JS/1); names the file in exhibits/.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the workbook here (an .xlsx file).")
+@click.option("--table", "tables", multiple=True,
+              help="A table to put on sheets (canonical, derived, or raw as `forensics tables` names it); "
+                   "may be given more than once. Default: accounts, payments, calls, victims, account_summary.")
+@click.option("--where", help="Keep only the rows matching this Polars SQL condition, e.g. \"account_id = '42'\".")
+@click.option("--spec", type=click.Path(path_type=Path),
+              help="A TOML file listing the sheets: table, name, where, columns, title.")
+@click.option("--made-at", help="The time to put on the cover and in the file's properties "
+                                "(default: the case's last ingest or extract).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def exhibit(case_dir: Path, ref: str, output: Path | None, tables: tuple[str, ...], where: str | None,
+            spec: Path | None, made_at: str | None, as_json: bool) -> None:
+    """Write an Excel exhibit for court: a cover sheet, then one sheet per table.
+
+    The same case and command give a byte-identical file. The workbook is kept in the
+    case's exhibits/ folder with its SHA-256 in the audit log (`forensics verify` checks it).
+
+    \b
+    Example:
+      forensics exhibit ./op-falcon --ref JS/1 -o JS-1.xlsx
+      forensics exhibit ./op-falcon --ref JS/2 --table calls --where "account_id = '42'" -o JS-2.xlsx
+    """
+    from forensics.exhibit import make_exhibit
+
+    if spec and tables:
+        _fail("--spec lists the sheets; give either --spec or --table")
+    report = make_exhibit(_open(case_dir), ref, output, _command_line(), list(tables) or None, where, spec, made_at)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        return
+    for sheet in report.sheets:
+        names = ", ".join(f"'{s['name']}'" for s in sheet["sheets"])
+        click.echo(f"{sheet['table']:<24} {sheet['rows']:>12,} rows  on {names}")
+    click.echo(f"exhibit: {report.path} (SHA-256 {report.sha256})")
+    if report.copy:
+        click.echo(f"copied to: {report.copy}")
+    if report.cut_values:
+        click.echo(f"values longer than a cell are kept whole in {report.cut_values}")
+
+
 @cli.group("sample")
 def sample_group() -> None:
     """Sample evidence to try the tool on: a seized caller-ID spoofing server."""
@@ -527,6 +570,28 @@ def sample_generate(directory: Path, accounts: int, calls: int, seed: int) -> No
     click.echo(f"sample server written to {directory / 'server'} in {time.monotonic() - started:.1f} s: "
                f"{facts['accounts']:,} accounts, {facts['payments_rows']:,} payments, {facts['calls']:,} calls, "
                f"{facts['distinct_victims']:,} numbers called; truth in {directory / 'truth.json'}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("forensics-demo"), required=False)
+def demo(directory: Path) -> None:
+    """Run every stage on a sample seized server: sample, case, ingest, extract, exhibit, verify.
+
+    DIRECTORY (default ./forensics-demo) gets the sample in sample/ (generated unless one
+    is there), the case in case/ and the standard exhibit DEMO-1.xlsx; the summary says
+    where each is, what was found, and whether every figure is as the sample's
+    truth.json says. Exit code 3: something differs or a problem was recorded.
+
+    \b
+    Example:
+      forensics demo
+      forensics sample generate ./big/sample --calls 1000000 && forensics demo ./big
+    """
+    from forensics.demo import run_demo
+
+    report = run_demo(directory, _command_line(), say=click.echo)
+    if not report.ok:
+        sys.exit(EXIT_WARNINGS)
 
 
 @cli.command("log")

@@ -23,6 +23,7 @@ Decisions (see each docstring):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -184,10 +185,32 @@ def phone_valid(e164: str | None) -> bool | None:
         return False
 
 
+# Digits with spaces or hyphens between them (and a leading +): libphonenumber reads them as the
+# bare digits, so "020 7946 0000" and "02079460000" are parsed once, as one distinct value.
+_PLAIN_NUMBER = r"^\+?[0-9][0-9 \-]*$"
+
+
+@functools.lru_cache(maxsize=1 << 20)
+def _phone_e164_cached(text: str, region: str | None) -> str | None:
+    return phone_e164(text, region)
+
+
 def phone_e164_expr(column: Column, region: str | None) -> pl.Expr:
-    """`phone_e164` over a column (String), one call per distinct value."""
+    """`phone_e164` over a column (String), one call per distinct number.
+
+    Numbers written as digits with spaces or hyphens are looked up by their bare digits,
+    and results are remembered for the run, so a number met in several tables, columns or
+    layouts is parsed once: the cost follows the distinct numbers, not the rows.
+    """
     region = _check_region(region)
-    return _text_expr(column, lambda v: phone_e164(v, region), pl.String)
+
+    def convert(series: pl.Series) -> pl.Series:
+        text = _as_text(series)
+        plain = text.str.contains(_PLAIN_NUMBER).fill_null(False)
+        key = pl.select(pl.when(plain).then(text.str.replace_all(r"[ \-]", "")).otherwise(text)).to_series()
+        return _map_distinct(key, lambda v: _phone_e164_cached(v, region), pl.String)
+
+    return _col(column).map_batches(convert, return_dtype=pl.String)
 
 
 def phone_valid_expr(column: Column) -> pl.Expr:

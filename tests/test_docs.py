@@ -22,7 +22,7 @@ def test_every_catalogue_column_is_documented() -> None:
 @pytest.mark.parametrize("command,page", [
     (["case", "init"], "case-init.md"), (["ingest"], "ingest.md"), (["catalogue"], "catalogue.md"),
     (["verify"], "verify.md"), (["log"], "log.md"), (["extract"], "extract.md"), (["tables"], "tables.md"),
-    (["query"], "query.md"), (["plugins", "list"], "plugins.md"), (["plugins", "new"], "plugins.md"),
+    (["query"], "query.md"), (["exhibit"], "exhibit.md"), (["plugins", "list"], "plugins.md"), (["plugins", "new"], "plugins.md"),
     (["sample", "generate"], "sample.md"),
 ])
 def test_every_option_of_a_command_is_on_its_page(command: list[str], page: str) -> None:

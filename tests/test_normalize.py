@@ -492,3 +492,22 @@ def test_lazy_frames_work() -> None:
         currency_of_expr(pl.col("a")).alias("c"),
     ).collect()
     assert out.row(0) == ("+442079460958", utc(2024, 7, 1, 11), Decimal("3"), "EUR")
+
+
+def test_the_column_form_of_phone_e164_gives_what_each_value_gives() -> None:
+    """Numbers looked up by their bare digits, and remembered, come out as phone_e164 gives them one by one."""
+    import random
+
+    from forensics.normalize import phone_e164, phone_e164_expr
+
+    rng = random.Random(7)
+    digits = ["02079460000", "+442079460018", "07700900123", "+12125550142", "2125550142", "0044 20 7946 0000",
+              "011 44 20 7946 0000", "+49 30 123456", "12", "0", "+", "999", "+44 0 20 7946 0000"]
+    values: list[str | None] = [None, "", " ", "-", "--1", "1-800-FLOWERS", "(020) 7946 0000", "+44 (0)20 7946 0000"]
+    for number in digits:
+        for _ in range(6):
+            spaced = "".join(ch + rng.choice(["", "", " ", "-", "  "]) for ch in number)
+            values.append(rng.choice(["", " "]) + spaced + rng.choice(["", " "]))
+    for region in ("GB", "US", None):
+        got = pl.DataFrame({"n": values}).select(phone_e164_expr("n", region)).to_series().to_list()
+        assert got == [phone_e164(v, region) for v in values], region
