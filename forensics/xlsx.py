@@ -38,6 +38,9 @@ MAX_CELL = 32_767  # characters of a cell
 MAX_EXACT = 10**15  # whole numbers below this are held exactly by Excel's doubles and shown in full
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 CHUNK_ROWS = 50_000
+SHARED_MIN_ROWS = 64  # chunks shorter than this write inline strings only
+SHARED_MAX_DISTINCT = 256  # a text column with at most this many distinct values in a chunk (and 4 rows each) is shared
+SHARED_MAX_TOTAL = 100_000  # shared strings of a workbook, at most
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FORBIDDEN_PATTERN = "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 CUT_MARK = "…[CUT: {shown:,} of {total:,} characters shown; full text in {where}]"
@@ -141,6 +144,7 @@ class XlsxWriter:
                  description: str = "") -> None:
         self._zip = zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
         self._sheets: list[_Sheet] = []
+        self._shared: dict[str, int] = {}  # shared strings: text -> index, in order of first use
         self._props = {"title": title, "creator": creator, "made_at": made_at, "description": description}
 
     def __enter__(self) -> XlsxWriter:
@@ -271,13 +275,39 @@ class XlsxWriter:
             data = batch.select(plan.source for plan in plans)
             data = _fix_rare_values(data, plans, letters, sheet, first_row + done, done + 2, cut_where, result)
             facts = _chunk_facts(data, plans)
+            shared = self._shared_cells(data, plans)
             row_no = pl.int_range(done + 2, done + 2 + n, eager=False).cast(pl.String)
-            row = pl.concat_str([pl.lit('<row r="'), row_no, pl.lit('">'), *(_cell(p, facts) for p in plans),
+            row = pl.concat_str([pl.lit('<row r="'), row_no, pl.lit('">'),
+                                 *(shared.get(p.name, _cell(p, facts)) for p in plans),
                                  pl.lit("</row>")])
             yield _joined(data.select(row.alias("xml")).to_series())
             done += n
         if done != result.rows:
             raise ValueError(f"sheet {sheet}: {done:,} rows given where {result.rows:,} were announced")
+
+    def _shared_cells(self, data: pl.DataFrame, plans: list[_Plan]) -> dict[str, pl.Expr]:
+        """Cells of the chunk's text columns with few distinct values, as shared strings.
+
+        Provenance, dispositions and the like repeat on every row: each distinct text is
+        written once in the shared-strings part and the cells name its index, which keeps
+        the sheet small and quick to compress.
+        """
+        cells = {}
+        for plan in plans:
+            if plan.kind != "text" or len(data) < SHARED_MIN_ROWS:
+                continue
+            column = data[plan.name]
+            if column.n_unique() > min(SHARED_MAX_DISTINCT, len(data) // 4) or len(self._shared) >= SHARED_MAX_TOTAL:
+                continue
+            values = column.drop_nulls().unique(maintain_order=True).to_list()
+            xml = []
+            for text in values:
+                index = self._shared.setdefault(text, len(self._shared))
+                style = f' s="{STYLE_QUOTED}"' if re.match(NEEDS_QUOTE, text) else ""
+                xml.append(f'<c t="s"{style}><v>{index}</v></c>')
+            cells[plan.name] = pl.col(plan.name).replace_strict(
+                values, xml, default=None, return_dtype=pl.String).fill_null("<c/>")
+        return cells
 
     def _notes(self, part: int, notes: list[tuple[int, str]]) -> None:
         """Header notes (Excel's notes, legacy comments) of one sheet, with the drawing Excel needs to show them."""
@@ -323,8 +353,13 @@ class XlsxWriter:
             + "".join(f'<Relationship Id="rId{s.part}" Type="{NS_REL}/worksheet" Target="worksheets/sheet{s.part}.xml"/>'
                       for s in self._sheets)
             + f'<Relationship Id="rId{len(self._sheets) + 1}" Type="{NS_REL}/styles" Target="styles.xml"/>'
+            f'<Relationship Id="rId{len(self._sheets) + 2}" Type="{NS_REL}/sharedStrings" Target="sharedStrings.xml"/>'
             "</Relationships>"))
         self._put("xl/styles.xml", STYLES)
+        self._put("xl/sharedStrings.xml", (
+            f'{XML_HEAD}<sst xmlns="{NS_MAIN}" count="{len(self._shared)}" uniqueCount="{len(self._shared)}">'
+            + "".join(f'<si><t xml:space="preserve">{_escape(text)}</t></si>' for text in self._shared)
+            + "</sst>"))
         props = {k: xml_escape(v) for k, v in self._props.items()}
         self._put("docProps/core.xml", (
             f'{XML_HEAD}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
@@ -357,6 +392,7 @@ class XlsxWriter:
             + "".join(f'<Override PartName="/xl/comments{s.part}.xml" ContentType="{ct}.spreadsheetml.comments+xml"/>'
                       for s in self._sheets if s.comments)
             + f'<Override PartName="/xl/styles.xml" ContentType="{ct}.spreadsheetml.styles+xml"/>'
+            f'<Override PartName="/xl/sharedStrings.xml" ContentType="{ct}.spreadsheetml.sharedStrings+xml"/>'
             '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
             f'<Override PartName="/docProps/app.xml" ContentType="{ct}.extended-properties+xml"/>'
             "</Types>"))

@@ -54,6 +54,7 @@ def _calls(texts: list[str]) -> pl.DataFrame:
         "call_id": [f"{i:020d}" for i in range(n)],
         "account_id": texts,
         "destination_raw": texts[::-1],
+        "caller_id_raw": [f"{text}#{i}" for i, text in enumerate(texts)],  # distinct on every row: inline strings
         "started_at": [datetime(2022, 5, 17, 10, 0, i % 60, (i * 1000) % 1_000_000, tzinfo=UTC) for i in range(n)],
         "duration_s": [_number(i) for i in range(n)],
         "_source_locator": [f"line {i + 1}" for i in range(n)],
@@ -85,8 +86,10 @@ def _shown(text: str) -> str:
     return text.replace("\x00", "\\x00").replace("\x07", "\\x07").replace("\x1f", "\\x1f")
 
 
-def test_every_value_is_exact_and_inert_in_openpyxl(case_dir: Path, tmp_path: Path) -> None:
-    _case_with(case_dir, {"calls": _calls(HOSTILE)})
+@pytest.mark.parametrize("repeats", [1, 5], ids=["inline-strings", "shared-strings"])
+def test_every_value_is_exact_and_inert_in_openpyxl(case_dir: Path, tmp_path: Path, repeats: int) -> None:
+    texts = HOSTILE * repeats  # repeated values in a long enough chunk go to the shared strings
+    _case_with(case_dir, {"calls": _calls(texts)})
     out = tmp_path / "ex.xlsx"
     run("exhibit", case_dir, "--ref", "T/1", "--table", "calls", "-o", out)
     book = openpyxl.load_workbook(out)  # full mode: reads cell types and styles
@@ -94,14 +97,16 @@ def test_every_value_is_exact_and_inert_in_openpyxl(case_dir: Path, tmp_path: Pa
     header = [c.value for c in sheet[1]]
     assert header[:4] == ["call_id", "account_id", "caller_id_raw", "caller_id_e164"]
     assert "started_at (UTC)" in header
-    for i, text in enumerate(HOSTILE):
+    for i, text in enumerate(texts):
         row = {h: c for h, c in zip(header, sheet[i + 2], strict=True)}
-        cell = row["account_id"]
-        expected = _shown(text)
-        assert cell.data_type == "s", f"{text!r} was not stored as text"
-        assert _as_excel_shows(cell.value) == expected, f"{text!r} came back as {cell.value!r}"
-        if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            assert cell.quotePrefix, f"{text!r} lacks the quote prefix that keeps it text when edited"
+        # openpyxl decodes OOXML's _xHHHH_ escapes in shared strings but not in inline ones
+        for cell, expected, inline in ((row["account_id"], _shown(text), repeats == 1),
+                                       (row["caller_id_raw"], _shown(f"{text}#{i}"), True)):
+            assert cell.data_type == "s", f"{text!r} was not stored as text"
+            shown = _as_excel_shows(cell.value) if inline else cell.value
+            assert shown == expected, f"{text!r} came back as {cell.value!r}"
+            if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                assert cell.quotePrefix, f"{text!r} lacks the quote prefix that keeps it text when edited"
         assert row["call_id"].value == f"{i:020d}" and row["call_id"].data_type == "s"
         number = _number(i)
         if abs(number) < 10**15:
@@ -111,13 +116,15 @@ def test_every_value_is_exact_and_inert_in_openpyxl(case_dir: Path, tmp_path: Pa
         assert row["started_at (UTC)"].value == datetime(2022, 5, 17, 10, 0, i % 60, (i * 1000) % 1_000_000)
     assert sheet["A1"].comment is not None and "identifier" in sheet["A1"].comment.text
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}{len(HOSTILE) + 1}"
+    assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}{len(texts) + 1}"
+    with zipfile.ZipFile(out) as book:
+        assert (b'<c t="s"' in book.read("xl/worksheets/sheet1.xml")) == (repeats > 1), "the path under test"
     assert not any(isinstance(c.value, str) and c.data_type == "f" for row in sheet.iter_rows() for c in row)
 
 
 def test_libreoffice_reads_every_value_as_written(case_dir: Path, tmp_path: Path) -> None:
     soffice = need_tool("soffice")
-    printable = [t for t in HOSTILE if "\r" not in t]  # CSV export turns CR into line ends; openpyxl checks those
+    printable = [t for t in HOSTILE if "\r" not in t] * 4  # no CR (CSV export makes it a line end); shared too
     _case_with(case_dir, {"calls": _calls(printable)})
     out = tmp_path / "lo.xlsx"
     run("exhibit", case_dir, "--ref", "T/LO", "--table", "calls", "-o", out)
@@ -131,6 +138,7 @@ def test_libreoffice_reads_every_value_as_written(case_dir: Path, tmp_path: Path
     for i, text in enumerate(printable):
         row = dict(zip(header, rows[i + 1], strict=True))
         assert row["account_id"] == _shown(text), f"LibreOffice shows {row['account_id']!r} for {text!r}"
+        assert row["caller_id_raw"] == _shown(f"{text}#{i}"), f"LibreOffice shows {row['caller_id_raw']!r}"
         assert row["call_id"] == f"{i:020d}"
         number = _number(i)
         assert row["duration_s"] == str(number)
