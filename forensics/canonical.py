@@ -82,23 +82,35 @@ TABLES: dict[str, tuple[Column, ...]] = {
 DERIVED: dict[str, tuple[Column, ...]] = {
     "victims": _columns(
         ("destination_e164", pl.String(), "the number called, in E.164 (the raw text where it is not a number)"),
-        ("first_call_at", UTC_US, "the first call to it (UTC)"),
-        ("last_call_at", UTC_US, "the last call to it (UTC)"),
-        ("calls", pl.Int64(), "calls to it"),
-        ("answered_calls", pl.Int64(), "calls to it that were answered (disposition ANSWERED, or billed time)"),
-        ("total_duration_s", pl.Int64(), "seconds of all calls to it"),
-        ("total_billed_s", pl.Int64(), "billed seconds of all calls to it"),
-        ("accounts", pl.Int64(), "how many accounts called it"),
+        ("first_call_at", UTC_US, "the first call to it in any source (UTC)"),
+        ("last_call_at", UTC_US, "the last call to it in any source (UTC)"),
+        ("calls", pl.Int64(), "calls to it: the most any one source file records (sources that record the same "
+                              "calls are not added up; where they hold different calls, a lower bound)"),
+        ("answered_calls", pl.Int64(), "calls to it that were answered (disposition ANSWERED, or billed time): "
+                                       "the most any one source records"),
+        ("total_duration_s", pl.Int64(), "seconds of the calls to it: the largest total any one source gives"),
+        ("total_billed_s", pl.Int64(), "billed seconds of the calls to it: the largest total any one source gives"),
+        ("accounts", pl.Int64(), "how many accounts called it, in any source"),
         ("account_ids", pl.String(), "those accounts, sorted, separated by ', '"),
+        ("sources", pl.Int64(), "how many source files record calls to it"),
+        ("calls_by_source", pl.String(), "the calls to it each source file records, as 'path: calls', sorted by "
+                                         "path, separated by '; '"),
     ),
     "account_summary": _columns(
         ("account_id", pl.String(), "the account"),
-        ("calls", pl.Int64(), "calls it placed"),
-        ("numbers_called", pl.Int64(), "distinct numbers it called"),
-        ("payments", pl.Int64(), "payments it made"),
-        ("paid", pl.String(), "total paid per currency, to the cent or finer, as 'EUR 10.00; USD 75.50'"),
-        ("first_activity_at", UTC_US, "its first call, payment or creation (UTC)"),
-        ("last_activity_at", UTC_US, "its last call, payment or login (UTC)"),
+        ("calls", pl.Int64(), "calls it placed: the most any one source file records (sources that record the "
+                              "same calls are not added up; where they hold different calls, a lower bound)"),
+        ("numbers_called", pl.Int64(), "distinct numbers it called, in any source"),
+        ("payments", pl.Int64(), "payments it made: per currency, the most any one source file records (an older "
+                                 "dump of the same database is not added to the newer one), summed over currencies"),
+        ("paid", pl.String(), "total paid per currency, the largest total any one source gives, to the cent or "
+                              "finer, as 'EUR 10.00; USD 75.50'"),
+        ("first_activity_at", UTC_US, "its first call, payment or creation in any source (UTC)"),
+        ("last_activity_at", UTC_US, "its last call, payment or login in any source (UTC)"),
+        ("calls_by_source", pl.String(), "the calls each source file records for it, as 'path: calls', sorted by "
+                                         "path, separated by '; '"),
+        ("payments_by_source", pl.String(), "the payments each source file records for it (all currencies), as "
+                                            "'path: payments', sorted by path, separated by '; '"),
     ),
 }
 
@@ -191,7 +203,9 @@ def reference_markdown() -> str:
     for name, columns in TABLES.items():
         out += [f"### {name}", "", *table(columns)]
     out += ["## Derived tables", "",
-            "Computed from the canonical tables, never by a plugin; they carry no provenance columns.", ""]
+            "Computed from the canonical tables, never by a plugin; they carry no provenance columns. Counts and "
+            "totals are computed per source file and the largest one source gives is reported, never the sources "
+            "added up; the `*_by_source` columns show each source's count.", ""]
     for name, columns in DERIVED.items():
         out += [f"### {name}", "", *table(columns)]
     out += ["## Provenance columns", "",

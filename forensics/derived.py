@@ -3,6 +3,16 @@
 victims has one row per number called: the list police use to contact the people a
 fraud reached. account_summary has one row per account: what it called and what it paid.
 Both are recomputed from tables/ whenever extract runs, in a stable order.
+
+Counts and sums are conservative. A seized server often records the same calls twice
+(the PBX's CDR and the billing database) and keeps older dumps of the same database in
+its backups, so the canonical tables hold the same event once per source. Adding the
+sources up would overstate every figure; so each figure is computed per source file
+(the rows' _source_sha256 and _source_path) and the largest any one source gives is
+the one reported. Where sources hold different events, that is a lower bound. The
+per-source counts are shown beside it (calls_by_source, payments_by_source), so the
+examiner sees what every source says. Times (first, last) and distinct values (accounts,
+numbers called) need no such care: they are taken over all rows.
 """
 
 from __future__ import annotations
@@ -11,53 +21,84 @@ import polars as pl
 
 from forensics.canonical import DERIVED
 
+SOURCE = ("_source_sha256", "_source_path")
+UNKNOWN_SOURCE = "?"  # a frame without provenance columns (built by hand) is one source
+
 
 def victims(calls: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per number called, with its calls, answered calls, durations and the accounts that called it."""
+    """One row per number called: calls, answered calls and seconds (the most one source gives), the accounts."""
     number = pl.coalesce(pl.col("destination_e164"), pl.col("destination_raw"))
     answered = (pl.col("disposition").str.to_uppercase() == "ANSWERED") | (pl.col("billed_s") > 0)
+    rows = _with_source(calls).filter(number.is_not_null()).with_columns(number.alias("destination_e164"))
+    per_source = rows.group_by("destination_e164", *SOURCE).agg(
+        pl.len().cast(pl.Int64).alias("calls"),
+        answered.fill_null(False).sum().cast(pl.Int64).alias("answered_calls"),
+        pl.col("duration_s").sum().cast(pl.Int64).alias("total_duration_s"),
+        pl.col("billed_s").sum().cast(pl.Int64).alias("total_billed_s"),
+    ).with_columns(_source_text())
+    figures = per_source.group_by("destination_e164").agg(
+        pl.col("calls", "answered_calls", "total_duration_s", "total_billed_s").max(),
+        pl.len().cast(pl.Int64).alias("sources"),
+        _by_source("calls").alias("calls_by_source"),
+    )
+    # Times and distinct accounts over all rows: a second pass, cheaper than carrying sets per source.
+    over_all = rows.group_by("destination_e164").agg(
+        pl.col("started_at").min().alias("first_call_at"),
+        pl.col("started_at").max().alias("last_call_at"),
+        pl.col("account_id").drop_nulls().n_unique().cast(pl.Int64).alias("accounts"),
+        pl.col("account_id").drop_nulls().unique().sort().str.join(", ").alias("account_ids"),
+    )
     return (
-        calls.filter(number.is_not_null())
-        .group_by(number.alias("destination_e164"))
-        .agg(
-            pl.col("started_at").min().alias("first_call_at"),
-            pl.col("started_at").max().alias("last_call_at"),
-            pl.len().cast(pl.Int64).alias("calls"),
-            answered.fill_null(False).sum().cast(pl.Int64).alias("answered_calls"),
-            pl.col("duration_s").sum().cast(pl.Int64).alias("total_duration_s"),
-            pl.col("billed_s").sum().cast(pl.Int64).alias("total_billed_s"),
-            pl.col("account_id").drop_nulls().n_unique().cast(pl.Int64).alias("accounts"),
-            pl.col("account_id").drop_nulls().unique().sort().str.join(", ").alias("account_ids"),
-        )
+        figures.join(over_all, on="destination_e164", how="left")
         .sort("calls", "destination_e164", descending=[True, False])
         .select(_names("victims"))
     )
 
 
 def account_summary(accounts: pl.LazyFrame, payments: pl.LazyFrame, calls: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per account: calls, numbers called, payments, total paid per currency, first and last activity."""
+    """One row per account: calls, numbers called, payments and paid (the most one source gives), first and last activity."""
     number = pl.coalesce(pl.col("destination_e164"), pl.col("destination_raw"))
-    call_stats = calls.filter(pl.col("account_id").is_not_null()).group_by("account_id").agg(
-        pl.len().cast(pl.Int64).alias("calls"),
+    placed = _with_source(calls).filter(pl.col("account_id").is_not_null())
+    call_figures = (
+        placed.group_by("account_id", *SOURCE).agg(pl.len().cast(pl.Int64).alias("calls"))
+        .with_columns(_source_text())
+        .group_by("account_id").agg(pl.col("calls").max(), _by_source("calls").alias("calls_by_source"))
+    )
+    call_times = placed.group_by("account_id").agg(
         number.drop_nulls().n_unique().cast(pl.Int64).alias("numbers_called"),
         pl.col("started_at").min().alias("first_call"),
         pl.col("started_at").max().alias("last_call"),
     )
-    per_currency = payments.filter(pl.col("account_id").is_not_null()).group_by("account_id", "currency").agg(
-        pl.len().alias("n"), pl.col("amount").sum().alias("total"),
-        pl.col("paid_at").min().alias("first_paid"), pl.col("paid_at").max().alias("last_paid"),
+    payments_per_source = (
+        _with_source(payments).filter(pl.col("account_id").is_not_null())
+        .group_by("account_id", "currency", *SOURCE)
+        .agg(
+            pl.len().cast(pl.Int64).alias("n"), pl.col("amount").sum().alias("total"),
+            pl.col("paid_at").min().alias("first_paid"), pl.col("paid_at").max().alias("last_paid"),
+        )
+        .with_columns(_source_text())
+    )
+    # Per currency, the largest count and the largest total any one source gives (each on its own).
+    per_currency = payments_per_source.group_by("account_id", "currency").agg(
+        pl.col("n").max(), pl.col("total").max(), pl.col("first_paid").min(), pl.col("last_paid").max(),
     )
     payment_stats = per_currency.sort("account_id", "currency", nulls_last=True).group_by("account_id").agg(
         pl.col("n").sum().cast(pl.Int64).alias("payments"),
         pl.format("{} {}", pl.col("currency").fill_null("?"), _money(pl.col("total"))).str.join("; ").alias("paid"),
         pl.col("first_paid").min(), pl.col("last_paid").max(),
     )
+    payment_sources = (
+        payments_per_source.group_by("account_id", *SOURCE).agg(pl.col("n").sum().alias("payments"))
+        .group_by("account_id").agg(_by_source("payments").alias("payments_by_source"))
+    )
     ids = pl.concat([frame.select(pl.col("account_id")) for frame in (accounts, payments, calls)]).filter(
         pl.col("account_id").is_not_null()).unique()
     created = accounts.group_by("account_id").agg(pl.col("created_at").min(), pl.col("last_seen_at").max())
     return (
-        ids.join(call_stats, on="account_id", how="left")
+        ids.join(call_figures, on="account_id", how="left")
+        .join(call_times, on="account_id", how="left")
         .join(payment_stats, on="account_id", how="left")
+        .join(payment_sources, on="account_id", how="left")
         .join(created, on="account_id", how="left")
         .with_columns(
             pl.col("calls").fill_null(0), pl.col("numbers_called").fill_null(0), pl.col("payments").fill_null(0),
@@ -67,6 +108,25 @@ def account_summary(accounts: pl.LazyFrame, payments: pl.LazyFrame, calls: pl.La
         .sort("account_id")
         .select(_names("account_summary"))
     )
+
+
+def _with_source(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """The frame with its source columns as categoricals (quick to group by); a frame without them is one source."""
+    given = frame.collect_schema()
+    return frame.with_columns(
+        (pl.col(name) if name in given else pl.lit(None, pl.String)).cast(pl.Categorical).alias(name)
+        for name in SOURCE)
+
+
+def _source_text() -> list[pl.Expr]:
+    """The source columns back to text once grouped (so they sort by their text)."""
+    return [pl.col(name).cast(pl.String) for name in SOURCE]
+
+
+def _by_source(count: str) -> pl.Expr:
+    """In a group of per-source rows: 'path: count; path: count', sources sorted by path (then SHA-256)."""
+    path = pl.col("_source_path").fill_null(UNKNOWN_SOURCE)
+    return pl.format("{}: {}", path, pl.col(count)).sort_by(path, pl.col("_source_sha256")).str.join("; ")
 
 
 def _money(total: pl.Expr) -> pl.Expr:

@@ -1066,6 +1066,21 @@ def _payment_truth(payments: pl.DataFrame) -> dict[str, Any]:
     return out
 
 
+def _by_source(counts: dict[str, int]) -> str:
+    """What the derived tables' calls_by_source and payments_by_source say: 'path: n; path: n', by path."""
+    return "; ".join(f"{path}: {n}" for path, n in sorted(counts.items()) if n)
+
+
+def _paid_text(payments: pl.DataFrame) -> str | None:
+    """account_summary.paid for these payments (one source's): 'BTC 0.0123; USD 25.00', zeros past the cents cut."""
+    parts = []
+    for currency, row in sorted(_payment_truth(payments).items()):
+        if row["rows"]:
+            whole, _, fraction = row["total"].partition(".")
+            parts.append(f"{currency} {whole}.{fraction[:2]}{fraction[2:].rstrip('0')}")
+    return "; ".join(parts) or None
+
+
 def _known_payment(service: Service, clock: Clock, source_path: str) -> dict[str, Any]:
     dup = service.payments.filter(pl.col("duplicate_of") >= 0)
     row = service.payments.filter((pl.col("status") == "confirmed") & ~pl.col("voucher")).row(0, named=True)
@@ -1210,25 +1225,37 @@ def _truth(service: Service, stats: CallStats, clock: Clock, seed: int, old_user
             "unparsed": {"calls.started_at": stats.db_unreadable_times + stats.cdr_unreadable_times,
                          "payments.paid_at": unreadable_pay + int(clock.ambiguous(
                              old_payments["paid"].to_numpy()).sum())},
+            # The derived tables take, per number and per account, the largest figure one source gives:
+            # the dump and Master.csv hold the same calls, so each gives the service's own figures (the
+            # dump bills whole minutes, at least the CDR's seconds, so its billed time is the larger).
             "victims": {
-                "rows": victims, "calls": 2 * stats.calls, "answered_calls": 2 * stats.answered,
-                "total_duration_s": 2 * stats.duration_s, "total_billed_s": stats.db_billed_s + stats.cdr_billed_s,
-                "top": None if top is None else {"destination_e164": e164[int(top)],
-                                                 "calls": 2 * int(stats.victims[top])},
+                "rows": victims, "calls": stats.calls, "answered_calls": stats.answered,
+                "total_duration_s": stats.duration_s, "total_billed_s": stats.db_billed_s,
+                "top": None if top is None else {
+                    "destination_e164": e164[int(top)], "calls": int(stats.victims[top]), "sources": 2,
+                    "calls_by_source": _by_source({DUMP_PATH: int(stats.victims[top]),
+                                                   CDR_PATH: int(stats.victims[top])})},
             },
-            "account_summary_known": {"account_id": str(QUOTE_ACCOUNT), "calls": 2 * quote_calls,
+            "account_summary_known": {"account_id": str(QUOTE_ACCOUNT), "calls": quote_calls,
                                       "numbers_called": len(stats.known_account_numbers),
-                                      "payments": quote_pay + quote_old_pay,
+                                      "payments": quote_pay,
+                                      "paid": _paid_text(pay.filter(pl.col("user_id") == QUOTE_ACCOUNT)),
+                                      "calls_by_source": _by_source({DUMP_PATH: quote_calls, CDR_PATH: quote_calls})
+                                      if quote_calls else None,
+                                      "payments_by_source": _by_source({DUMP_PATH: quote_pay,
+                                                                        old_path: quote_old_pay}) if quote_pay else None,
                                       "first_activity_at": clock.iso(min(moments)),
                                       "last_activity_at": clock.iso(max(moments))},
             "raw": {"legacy_customers": {"rows": len(service.legacy), "name_of_id_1": service.legacy[0]["name"]
                                          if service.legacy else None}},
             "double_counting": [
                 "every call is in calls twice: once from the dump (call_id = calls.id) and once from Master.csv "
-                f"(call_id = uniqueid), {CDR_SKEW_S} s apart; victims.calls, answered_calls and total_duration_s "
-                "are twice the service's, total_billed_s is the dump's per-minute billing plus the CDR's seconds",
+                f"(call_id = uniqueid), {CDR_SKEW_S} s apart; victims and account_summary take the largest "
+                "figure one source gives, so their calls, answered_calls and total_duration_s are the service's, "
+                "total_billed_s is the dump's per-minute billing (the larger), and calls_by_source shows both",
                 "accounts and payments of the backup's older dump are in the canonical tables beside the current "
-                "dump's (same ids): account_summary.payments counts both",
+                "dump's (same ids): account_summary.payments and paid take, per currency, the larger source (the "
+                "current dump), and payments_by_source shows both",
                 f"{pay.height - distinct.height} payments were written twice by the payment callback (same "
                 "tx_hash, new id): they are in the dump, so in payments",
             ],
