@@ -506,7 +506,7 @@ def query(case_dir: Path, sql: str, output_format: str) -> None:
 @click.option("--spec", type=click.Path(path_type=Path),
               help="A TOML file listing the sheets: table, name, where, columns, title.")
 @click.option("--made-at", help="The time to put on the cover and in the file's properties "
-                                "(default: the case's last ingest or extract).")
+                                "(default: the last change of the case's data).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def exhibit(case_dir: Path, ref: str, output: Path | None, tables: tuple[str, ...], where: str | None,
             spec: Path | None, made_at: str | None, as_json: bool) -> None:

@@ -43,7 +43,7 @@ from forensics.xlsx import (
 STANDARD = ("accounts", "payments", "calls", "victims", "account_summary")
 SHEET_ROWS = MAX_ROWS - 1  # data rows under the header
 SPEC_SHEET_KEYS = {"table", "name", "where", "columns", "title"}
-DATA_COMMANDS = {"ingest", "extract"}  # commands that change the data an exhibit shows
+DATA_PATHS = ("catalogue", "raw/", "tables/")  # the case's data, as the audit trail names it
 
 
 @dataclass
@@ -280,11 +280,23 @@ def _take(batches: Iterator[pl.DataFrame], rows: int, carry: list[pl.DataFrame])
 
 
 def data_made_at(case: Case) -> str:
-    """The time of the last change of the case's data (the last ingest or extract), from the audit trail."""
+    """The time of the last change of the case's data, from the audit trail.
+
+    That is the last entry that wrote the catalogue, a raw table or a canonical table with
+    bytes other than those recorded before (an ingest or extract that found something
+    new, typed or run by the demo); entries that rewrote the same bytes, exhibits, verify
+    and log do not count, so making an exhibit again gives the same file.
+    """
     when = case.created
+    known: dict[str, str] = {}
     for entry in case.audit.entries():
-        command = entry.get("command") or []
-        if len(command) > 1 and command[1] in DATA_COMMANDS:
+        changed = False
+        for output in entry.get("outputs", []):
+            path = output.get("path", "") if isinstance(output, dict) else ""
+            if path.startswith(DATA_PATHS) and known.get(path) != output.get("sha256"):
+                known[path] = output.get("sha256", "")
+                changed = True
+        if changed:
             when = entry.get("time_utc", when)
     return _iso(when)
 
@@ -442,7 +454,7 @@ def _cover(case: Case, ref: str, title: str | None, plans: list[SheetPlan], refs
         ["Examiner", case.examiner],
         ["Tool", f"forensics {__version__}"],
         ["Command", " ".join(command)],
-        ["Data as of (UTC)", f"{made} (the last ingest or extract recorded in the case's audit trail)"],
+        ["Data as of (UTC)", f"{made} (the last change of the case's data in its audit trail: an ingest or extract that found something new)"],
         ["Case timezone", f"{case.timezone} (sources' local times were converted; every time on the sheets is UTC)"],
         [],
         ["Sources", "path (archive members as outer.zip!inner/file)", "SHA-256", "format"],

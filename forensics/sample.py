@@ -1197,17 +1197,19 @@ def _truth(service: Service, stats: CallStats, clock: Clock, seed: int, old_user
                 "forensics case init CASE --case-ref REF --examiner NAME --timezone Europe/London",
                 "forensics ingest CASE DIR/server", "forensics extract CASE"],
             "sources": {
-                DUMP_PATH: {"accounts": service.users.height, "payments": pay.height, "calls": stats.calls,
-                            "payments_by_currency": _payment_truth(pay)},
+                DUMP_PATH: {"accounts": service.users.height + len(service.legacy), "payments": pay.height,
+                            "calls": stats.calls, "payments_by_currency": _payment_truth(pay),
+                            "accounts_by_table": {"users": service.users.height,
+                                                  "legacy_customers": len(service.legacy)}},
                 old_path: {"accounts": old_users, "payments": old_payments.height,
                            "payments_by_currency": _payment_truth(old_payments)},
                 CDR_PATH: {"calls": stats.calls},
             },
-            "tables_note": "rows the plugins make (sample-spoofcall, asterisk-cdr); legacy_customers is claimed by "
-                           "neither: a recogniser of unknown schemas may add its rows to accounts, with ids that are "
-                           "not users' ids",
+            "tables_note": "rows the plugins make: sample-spoofcall (users, payments, calls), asterisk-cdr "
+                           "(Master.csv) and the recogniser of unknown schemas (generic), which maps "
+                           "legacy_customers onto accounts; its ids are not users' ids",
             "tables": {
-                "accounts": service.users.height + old_users,
+                "accounts": service.users.height + old_users + len(service.legacy),
                 "payments": pay.height + old_payments.height,
                 "calls": 2 * stats.calls,
                 "victims": victims,
