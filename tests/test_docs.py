@@ -23,7 +23,7 @@ def test_every_catalogue_column_is_documented() -> None:
     (["case", "init"], "case-init.md"), (["ingest"], "ingest.md"), (["catalogue"], "catalogue.md"),
     (["verify"], "verify.md"), (["log"], "log.md"), (["extract"], "extract.md"), (["tables"], "tables.md"),
     (["query"], "query.md"), (["exhibit"], "exhibit.md"), (["plugins", "list"], "plugins.md"), (["plugins", "new"], "plugins.md"),
-    (["sample", "generate"], "sample.md"),
+    (["sample", "generate"], "sample.md"), (["demo"], "demo.md"),
 ])
 def test_every_option_of_a_command_is_on_its_page(command: list[str], page: str) -> None:
     text = (DOCS / "commands" / page).read_text(encoding="utf-8")
