@@ -92,6 +92,11 @@ def _open(case_dir: Path):  # type: ignore[no-untyped-def]
     return open_case(case_dir)
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 problem', '2 problems'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def parse_size(text: str) -> int:
     """A size such as 512M, 64G or 1048576 in bytes."""
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -296,7 +301,7 @@ def verify(case_dir: Path, workers: int | None, as_json: bool) -> None:
         for line in report.lines():
             click.echo(line)
         click.echo(f"{report.checked:,} files checked: "
-                   + ("everything matches" if report.ok else f"{len(report.lines())} problems"))
+                   + ("everything matches" if report.ok else _count(len(report.lines()), "problem")))
     if not report.ok:
         sys.exit(EXIT_FAILED)
 
@@ -350,7 +355,7 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
         tables = sum(len(m["tables"]) for m in sources.read)
         rows = sum(t["rows"] for m in sources.read for t in m["tables"])
         click.echo(f"{len(sources.read)} sources read ({tables} tables, {rows:,} rows); "
-                   f"{sources.already_read} read before; {len(sources.problems)} problems")
+                   f"{sources.already_read} read before; {_count(len(sources.problems), 'problem')}")
         made = ", ".join(f"{n} {c:,}" for n, c in report.plugins.rows.items())
         ran = len({run["plugin"] for run in report.plugins.runs})
         unparsed: dict[str, int] = {}
@@ -362,7 +367,7 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
             click.echo("values that did not parse, kept as text beside a null: "
                        + ", ".join(f"{k} {v:,}" for k, v in sorted(unparsed.items())))
         click.echo(f"{ran} plugins ran: {made}; "
-                   f"{len(report.problems) - len(sources.problems)} plugin problems")
+                   f"{_count(len(report.problems) - len(sources.problems), 'plugin problem')}")
         for used in report.mapping_files:
             click.echo(f"mapping file {used['path']} (sha256 {used['sha256'][:12]}) used")
         if report.plugins.excluded:
@@ -371,7 +376,7 @@ def extract(case_dir: Path, plugins_dirs: tuple[Path, ...], only: tuple[str, ...
         if found:
             mapped = [f"{r['table']} -> {r['produces']} {r['confidence']:.2f}" for r in found if r["mapped"]]
             refused = len(found) - len(mapped)
-            click.echo(f"recogniser: {len(mapped)} tables mapped" + (f" ({', '.join(mapped)})" if mapped else "")
+            click.echo(f"recogniser: {_count(len(mapped), 'table')} mapped" + (f" ({', '.join(mapped)})" if mapped else "")
                        + f", {refused} not sure enough to map; review {report.plugins.review_file}, "
                        "correct it and pass it back with --mapping")
     if report.problems:
