@@ -1,0 +1,250 @@
+"""The CSV reader's fast path (Polars on proven blocks) against the reference (Python's csv module).
+
+Every file is read twice into a fresh case, once with `fast=False` and once with the fast
+path at several block sizes; the raw tables (Parquet read back, dtypes included), the
+notes, the problems and the Parquet bytes themselves must be identical.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from forensics.case import init_case
+from forensics.rawtables import SourceWriter
+from forensics.readers import csvblocks
+from forensics.readers.csvblocks import check_block
+from forensics.readers.delimited import Dialect, read_delimited, sniff_delimited
+
+BLOCK_SIZES = (1, 5, 23, 97, 1000, 1 << 20)
+
+
+def read(tmp_path: Path, data: bytes, dialect: Dialect, *, fast: bool, block_size: int = 1 << 20,
+         seekable: bool = True) -> tuple[dict[str, Any], pl.DataFrame, bytes]:
+    """Read data into a fresh case: the table's manifest entry and problems, its frame, its Parquet bytes."""
+    case = init_case(tmp_path, "REF", "Examiner", "UTC", ["test"])
+    out = SourceWriter(case, {"path": "x.csv", "sha256": "0" * 64, "size": len(data), "format": "csv"})
+    stream: Any = io.BytesIO(data) if seekable else io.BufferedReader(OneWay(data))
+    read_delimited(stream, "dir/x.csv", dialect, out, fast=fast, block_size=block_size)
+    manifest = out.finish()
+    [table] = manifest["tables"]
+    parquet = case.path / table["parquet"]
+    assert list(case.tmp_dir.iterdir()) == []
+    return {"table": table, "problems": manifest["problems"]}, pl.read_parquet(parquet), parquet.read_bytes()
+
+
+def assert_same(tmp_path: Path, data: bytes, dialect: Dialect, sizes: tuple[int, ...] = BLOCK_SIZES,
+                seekable: bool = True) -> pl.DataFrame:
+    """The fast path gives what the reference gives, at every block size; the reference's frame."""
+    manifest, frame, parquet = read(tmp_path / "ref", data, dialect, fast=False)
+    for size in sizes:
+        got_manifest, got_frame, got_parquet = read(tmp_path / f"fast{size}", data, dialect, fast=True,
+                                                     block_size=size, seekable=seekable)
+        assert got_manifest == manifest, size
+        assert got_frame.schema == frame.schema, size
+        assert got_frame.equals(frame, null_equal=True), size
+        assert got_parquet == parquet, size
+    return frame
+
+
+class OneWay(io.RawIOBase):
+    """A stream that cannot seek, as an archive member's may be."""
+
+    def __init__(self, data: bytes) -> None:
+        self.inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.inner.read(min(len(buffer), 7))  # short reads too
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+CSV = Dialect("utf-8", ",", '"', True, None, "csv")
+PLAIN_FIELDS = ["1", "Alice", "2024-01-02 10:00:00", "NULL", "\\N", "null", "", "x y", "ünïcødé €", "-1.50",
+                "a'b", " lead", "trail ", "#hash"]
+QUOTED_FIELDS = ['""', '"x"', '"a,b"', '"say ""hi"""', '""""', '"NULL"', '" "', '"ü,€"', '"a\tb"']
+ODD_FIELDS = ['"two\nlines"', '"crlf\r\nin it"', 'ab"c', '"ab"c', ' "q"', '"lone\rcr"', "a\x00b", "b\x07",
+              "\xff\xfe", "ok\xc3(", '"open', "\x7f",
+              '""a""', '"a"a""', '","a""']  # the last three Polars reads otherwise than Python's csv
+
+
+def random_csv(rng: random.Random, rows: int, odd: float, width: int = 4) -> bytes:
+    """A CSV file of mostly well-formed lines with some odd ones (probability `odd` a field)."""
+    eol = rng.choice(["\n", "\r\n", "mixed"])
+    lines = []
+    for _ in range(rows):
+        n = width if rng.random() > odd else rng.choice([1, width - 1, width + 1, width + 2])
+        fields = []
+        for _ in range(n):
+            r = rng.random()
+            pool = ODD_FIELDS if r < odd else QUOTED_FIELDS if r < 0.5 else PLAIN_FIELDS
+            fields.append(rng.choice(pool))
+        end = rng.choice(["\n", "\r\n"]) if eol == "mixed" else eol
+        lines.append(",".join(fields) + end)
+        if rng.random() < odd / 3:
+            lines.append(rng.choice(["\n", "\r\n", "\r", ",,,\n"]))  # blank and empty-field lines
+    text = "".join(lines)
+    if rng.random() < 0.3:
+        text = text.rstrip("\r\n")  # no final line end
+    return text.encode("utf-8", "surrogateescape").replace("\udcff".encode("utf-8", "surrogatepass"), b"\xff")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_files_read_alike(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    odd = [0.0, 0.002, 0.02, 0.2][seed % 4]
+    data = b"id,name,amount,note\n" + random_csv(rng, 300, odd)
+    data = data.replace(b"\xc3\xbf\xc3\xbe", b"\xff\xfe")  # bytes that are not UTF-8
+    header = seed % 3 != 0
+    dialect = Dialect("utf-8", ",", '"', header, None, "csv")
+    assert_same(tmp_path, data, dialect, sizes=(1, 23, 400, 1 << 20))
+
+
+def test_clean_file_takes_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    data = b"id,name,amount,note\n" + random_csv(rng, 2000, 0.0)
+    regions = []
+    real = csvblocks.BlockStream.python_region
+
+    def spy(self: csvblocks.BlockStream, stop_at: int, header: bool = False) -> Any:
+        regions.append((self.offset, stop_at, header))
+        return real(self, stop_at, header)
+
+    monkeypatch.setattr(csvblocks.BlockStream, "python_region", spy)
+    frame = assert_same(tmp_path, data, CSV, sizes=(4096,))
+    assert frame.height == 2000
+    assert all(header for _, _, header in regions)  # only the header line went through Python's csv
+
+
+def test_only_the_odd_block_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [b"%d,name %d,%d.50,x" % (i, i, i) for i in range(1, 2001)]
+    lines[1000] = b'1001,"two\nlines",1001.50,x'
+    data = b"id,name,amount,note\n" + b"\n".join(lines) + b"\n"
+    regions: list[tuple[int, int]] = []
+    real = csvblocks.BlockStream.python_region
+
+    def spy(self: csvblocks.BlockStream, stop_at: int, header: bool = False) -> Any:
+        regions.append((self.offset, stop_at))
+        return real(self, stop_at, header)
+
+    monkeypatch.setattr(csvblocks.BlockStream, "python_region", spy)
+    frame = assert_same(tmp_path, data, CSV, sizes=(2048,))
+    assert frame["name"][1000] == "two\nlines"
+    assert frame["_line"][1000] == 1002 and frame["_line"][1001] == 1004 and frame["_line"][-1] == 2002
+    fallbacks = [(a, b) for a, b in regions if b > a]
+    assert fallbacks and all(b - a <= 2048 for a, b in fallbacks)
+    assert len(fallbacks) == 2  # the block with the line feed in quotes, in each of the two passes
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'a,b\r\n"x",""\r\n,\r\n"1,2","3""4"\r\n',  # CRLF, quoted empty vs empty, doubled quotes
+        b"a,b\n1,2\n3,4",  # no final line end
+        b"a,b\n1,2\n3,4\r",  # a final lone CR
+        b"a,b\n1,2\r3,4\n",  # a lone CR ends a line for Python's csv
+        b'a,b\n"ab"c,d\n1,2\n',  # text after a closing quote: Python's csv keeps it
+        b'a,b\nab"c,d\n1,2\n',  # a quote inside an unquoted field
+        b'a,b\n "q",d\n1,2\n',  # a space before the quote
+        b'a,b\n"open,d\n1,2\n',  # a quote never closed
+        b"a,b\n\n1,2\n\r\n3,4\n",  # blank lines
+        b"a,b\n\n\n\n1,2\n",  # more blank lines than records
+        b'a,b\nx,""a""\nx,"a"a""\n1,2\n',  # Polars would read 'a' and 'aa'
+        b"a,b\n1,2,3\n4\n5,6\n",  # ragged
+        b"a,b\n1,\x00\n2,\x1b\n3,\x7f\n",  # control characters
+        b"a,b\n1,\xff\n2,\xc3\xa9\n",  # bytes that are not UTF-8
+        b"a,b\n\xef\xbb\xbf1,2\n3,4\n",  # a byte order mark at a line start
+        b"\xef\xbb\xbfa,b\n1,2\n",  # and at the file start
+        b"\xef\xbb\xbf\xef\xbb\xbfa,b\n1,2\n",
+        b"a,b\n",  # a header only
+        b"",
+        b"a,b\n" + b"x" * 5000 + b",y\n1,2\n",  # a line longer than the blocks
+    ],
+)
+def test_awkward_files_read_alike(tmp_path: Path, data: bytes) -> None:
+    assert_same(tmp_path, data, CSV)
+    assert_same(tmp_path / "noheader", data, Dialect("utf-8", ",", '"', False, None, "csv"))
+    assert_same(tmp_path / "sig", data, Dialect("utf-8-sig", ",", '"', True, None, "csv"), sizes=(1, 5, 1 << 20))
+    assert_same(tmp_path / "oneway", data, CSV, sizes=(5, 1 << 20), seekable=False)
+
+
+def test_other_dialects_read_alike(tmp_path: Path) -> None:
+    rows = ["id\tname\tnote", "1\t'a\tb'\t\"x", "2\t''''\t", "3\tplain\t'q'"]
+    data = "\n".join(rows * 50).encode()
+    assert_same(tmp_path / "tab", data, Dialect("utf-8", "\t", None, True, None, "tsv"), sizes=(1, 64, 1 << 20))
+    assert_same(tmp_path / "tabq", data, Dialect("utf-8", "\t", "'", True, None, "tsv"), sizes=(1, 64, 1 << 20))
+    latin = ("id;name\n" + "1;café\n2;\"5 €; x\"\n" * 50).encode("cp1252") + b"3;\x81\x8d\n"
+    frame = assert_same(tmp_path / "cp", latin, Dialect("cp1252", ";", '"', True, None, "csv"))
+    assert frame["name"][-1] == "\x81\x8d" and frame["name"][1] == "5 €; x"
+    utf16 = "\ufeffa,b\n1,2\n".encode("utf-16-le")  # not in FAST_ENCODINGS: the reference reads it
+    assert_same(tmp_path / "u16", utf16, Dialect("utf-16-le", ",", '"', True, None, "csv"), sizes=(1,))
+
+
+def test_ragged_table_keeps_extra_columns(tmp_path: Path) -> None:
+    body = b"".join(b"%d,a,b\n" % i for i in range(300))
+    data = b"id,x,y\n" + body + b"7,a,b,EXTRA\n" + body
+    frame = assert_same(tmp_path, data, CSV, sizes=(64, 1 << 20))
+    assert frame.columns == ["id", "x", "y", "extra_1", "_line"]
+    assert frame["extra_1"].null_count() == 600 and frame["extra_1"][300] == "EXTRA"
+
+
+def test_batches_cross_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("forensics.readers.delimited.BATCH_ROWS", 7)
+    monkeypatch.setattr("forensics.rawtables.BATCH_ROWS", 7)
+    data = b"a,b\n" + b"".join(b"%d,\"v%d\"\n" % (i, i) for i in range(100)) + b"x,\xff\n" + b"1,2\n" * 20
+    assert_same(tmp_path, data, CSV, sizes=(1, 40, 1 << 20))
+
+
+def test_asterisk_master_csv_fast(tmp_path: Path) -> None:
+    line = (b'"","1001","1002","from-internal","""Alice"" <1001>","SIP/1001-0000000%d",'
+            b'"SIP/1002-00000002","Dial","SIP/1002,30,tr","2024-03-01 10:00:00","2024-03-01 10:00:05",'
+            b'"2024-03-01 10:01:05",65,60,"ANSWERED","DOCUMENTATION","1709287200.%d",""\n')
+    data = b"".join(line % (i % 10, i) for i in range(500))
+    dialect = sniff_delimited(data, "Master.csv")
+    assert dialect is not None and dialect.kind == "asterisk-master-csv"
+    frame = assert_same(tmp_path, data, dialect, sizes=(1, 3000, 1 << 20))
+    assert frame.columns[:-1] == list(dialect.column_names or ())
+    assert frame["clid"][0] == '"Alice" <1001>' and frame["lastdata"][0] == "SIP/1002,30,tr"
+    assert frame["_line"].to_list() == list(range(1, 501))
+
+
+@pytest.mark.parametrize(
+    ("block", "proven"),
+    [
+        (b'a,"b,c",""\n"d""e",f,g\n', True),
+        (b'a,"b\nc"\n', False),
+        (b'ab"c,d\n', False),
+        (b'"ab"c,d\n', False),
+        (b' "a",b\n', False),
+        (b"a,b\n\n", False),
+        (b"a,b\rc,d\n", False),
+        (b'a,b\r\n"c",d\r\n', True),
+        (b'a,"b"', True),
+    ],
+)
+def test_check_block(block: bytes, proven: bool) -> None:
+    verdict, widths = check_block(block, ",", '"', True)
+    assert verdict.proven is proven
+    if proven:
+        assert widths is not None and verdict.uniform is not None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_blocks_checked_in_halves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    monkeypatch.setattr(csvblocks, "_SPLIT_BYTES", 40)
+    rng = random.Random(100 + seed)
+    data = b"id,name,amount,note\n" + random_csv(rng, 300, [0.0, 0.01, 0.05, 0.2][seed])
+    assert_same(tmp_path, data, CSV, sizes=(50, 300, 1 << 20))
+    monkeypatch.setattr(csvblocks, "_SPLIT_BYTES", 1)
+    verdict, _ = check_block(b'a,"b\nc\nd",e\n', ",", '"', True)  # the halves cut inside the quotes
+    assert not verdict.proven and verdict.lines == 3
+    verdict, widths = check_block(b'a,"b,c"\nd,e\n"f",g\n', ",", '"', True)
+    assert verdict.proven and verdict.uniform == 2 and widths is not None and list(widths) == [2, 2, 2]
