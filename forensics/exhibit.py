@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import tomllib
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +45,7 @@ from forensics.xlsx import (
 STANDARD = ("accounts", "payments", "calls", "victims", "account_summary")
 SHEET_ROWS = MAX_ROWS - 1  # data rows under the header
 SPEC_SHEET_KEYS = {"table", "name", "where", "columns", "title"}
+DERIVED_FROM = {"victims": ("calls",), "account_summary": ("accounts", "payments", "calls")}
 DATA_PATHS = ("catalogue", "raw/", "tables/")  # the case's data, as the audit trail names it
 
 
@@ -79,6 +82,7 @@ class SheetPlan:
     rows: int
     columns: list[SheetColumn]
     constants: dict[str, str | None] = field(default_factory=dict)  # columns the same on every row (raw sources)
+    conditions: list[str] = field(default_factory=list)  # the filters its rows meet (its own and --where)
     parts: list[tuple[str, int, int]] = field(default_factory=list)  # sheet name, first row, rows
     results: list[SheetResult] = field(default_factory=list)
 
@@ -173,6 +177,11 @@ def _columns(ref: TableRef, schema: pl.Schema, chosen: list[str] | None, where: 
     declared = {c.name: c for c in ref.declared}
     trailing = [n for n in schema if n.startswith("_")]
     if chosen is not None:
+        if not chosen:
+            raise ForensicsError(f"{where}: columns is empty; name at least one column, or leave columns out")
+        repeated = sorted({c for c in chosen if chosen.count(c) > 1})
+        if repeated:
+            raise ForensicsError(f"{where}: columns names {', '.join(repeated)} more than once")
         missing = [c for c in chosen if c not in schema]
         if missing:
             raise ForensicsError(f"{where}: {ref.name} has no column {', '.join(missing)} "
@@ -211,19 +220,36 @@ def _frame(ref: TableRef) -> pl.LazyFrame:
     return frame.with_columns(pl.lit(v, pl.String).alias(k) for k, v in _constants(ref).items())
 
 
-def _filtered(frame: pl.LazyFrame, where: str, label: str) -> pl.LazyFrame:
-    """The frame filtered by a Polars SQL condition; a bad condition fails naming the table."""
+def _condition(where: str, label: str) -> pl.Expr:
+    """A Polars SQL condition as an expression: one condition, never a clause (ORDER BY, LIMIT, a second query)."""
     try:
-        filtered = frame.sql(f"SELECT * FROM self WHERE {where}")
+        return pl.sql_expr(where)
+    except Exception as exc:  # noqa: BLE001 - Polars raises several kinds for a bad condition
+        raise ForensicsError(f"{label}: {where!r} is not a condition: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _filtered(frame: pl.LazyFrame, conditions: list[str], label: str) -> pl.LazyFrame:
+    """The frame keeping the rows where every condition holds; a condition that does not apply fails naming the table."""
+    expressions = [_condition(where, label) for where in conditions]
+    try:
+        filtered = frame.filter(pl.all_horizontal(expressions))
         filtered.collect_schema()
         return filtered
     except Exception as exc:  # noqa: BLE001 - Polars raises several kinds for a bad condition
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ForensicsError(f"{label}: the condition {where!r} does not apply: {first}") from None
+        raise ForensicsError(f"{label}: the condition {' AND '.join(conditions)!r} does not apply: "
+                             f"{_first_line(exc)}") from None
 
 
-def plan_sheets(case: Case, specs: list[SheetSpec], work: Path) -> list[SheetPlan]:
-    """Resolve every sheet before anything is written: tables, columns, filters (filtered copies go to work/)."""
+def plan_sheets(case: Case, specs: list[SheetSpec], work: Path, extra: tuple[str, ...] = ()) -> list[SheetPlan]:
+    """Resolve every sheet before anything is written: tables, columns, filters (filtered copies go to work/).
+
+    extra: conditions every sheet must meet besides its own (--where).
+    """
     refs = case_tables(case)
     if not refs:
         raise ForensicsError(f"{case.path}: no tables yet; run forensics extract first")
@@ -233,16 +259,21 @@ def plan_sheets(case: Case, specs: list[SheetSpec], work: Path) -> list[SheetPla
         label = f"sheet {n} ({spec.table})"
         frame = _frame(ref)
         columns = _columns(ref, frame.collect_schema(), spec.columns, label)
-        resolved.append((spec, ref, columns, _filtered(frame, spec.where, label) if spec.where else None))
+        conditions = [c for c in (spec.where, *extra) if c]
+        resolved.append((spec, ref, columns, _filtered(frame, conditions, label) if conditions else None, label,
+                         conditions))
     plans = []
-    for n, (spec, ref, columns, filtered) in enumerate(resolved, start=1):
+    for n, (spec, ref, columns, filtered, label, conditions) in enumerate(resolved, start=1):
         parquet = ref.parquet
         if filtered is not None:
             work.mkdir(parents=True, exist_ok=True)
             parquet = work / f"sheet{n}.parquet"
-            filtered.select(c.name for c in columns).sink_parquet(parquet)
+            try:
+                filtered.select(c.name for c in columns).sink_parquet(parquet)
+            except pl.exceptions.PolarsError as exc:  # a condition that only fails on the values (types)
+                raise ForensicsError(f"{label}: the condition does not apply: {_first_line(exc)}") from None
         plans.append(SheetPlan(spec, ref, parquet, pq.ParquetFile(parquet).metadata.num_rows, columns,
-                               constants={} if filtered is not None else _constants(ref)))
+                               constants={} if filtered is not None else _constants(ref), conditions=conditions))
     return plans
 
 
@@ -329,7 +360,8 @@ def _reconcile(plan: SheetPlan, refs: list[TableRef]) -> list[list[Any]]:
         keys = ["_source_path", "_source_sha256", "_source_table", "_extractor"]
         in_table = pl.scan_parquet(plan.table.parquet).group_by(keys).len("table").collect()
         shown = pl.scan_parquet(plan.parquet).group_by(keys).len("sheet").collect()
-        counts = in_table.join(shown, on=keys, how="left").with_columns(pl.col("sheet").fill_null(0)).sort(keys)
+        counts = (in_table.join(shown, on=keys, how="left", nulls_equal=True)
+                  .with_columns(pl.col("sheet").fill_null(0)).sort(keys, nulls_last=True))
         raw = {(r.source or {}).get("sha256", "") + "\0" + r.name: r for r in refs if r.kind == "raw"}
         for row in counts.iter_rows(named=True):
             source_ref = raw.get(f"{row['_source_sha256']}\0{row['_source_table']}")
@@ -358,37 +390,81 @@ def make_exhibit(case: Case, ref: str, output: Path | None, command: list[str], 
     if not ref.strip():
         raise ForensicsError("--ref must not be empty")
     title, specs = load_spec(spec) if spec else (None, [SheetSpec(t) for t in (tables or STANDARD)])
-    if where:
-        for s in specs:
-            s.where = f"({s.where}) AND ({where})" if s.where else where
+    extra = (where,) if where else ()
     target = case.path / "exhibits" / exhibit_file_name(ref)
     if output is not None and output.suffix.lower() != ".xlsx":
         raise ForensicsError(f"-o {output}: an exhibit is an .xlsx file")
     with case.locked():
+        _check_ref_is_free(case, ref, target)
         made = _iso(made_at) if made_at else data_made_at(case)
         work = case.tmp_dir / f"exhibit-{os.getpid()}"
         try:
-            plans = plan_sheets(case, specs, work)
+            plans = plan_sheets(case, specs, work, extra)
             report = _write(case, ref, title, plans, target, command, made)
+        except BaseException:
+            for leftover in (_pending(target), _pending(target.with_name(f"{target.stem}.cut-values.parquet"))):
+                leftover.unlink(missing_ok=True)
+            raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        copy = None
-        if output is not None and output.resolve() != target.resolve():
-            write_atomic(output, lambda handle: _copy_into(target, handle))
-            copy = output
-        report.copy = copy
-        outputs = [{"path": os.path.relpath(target, case.path), "sha256": report.sha256}]
+        rel = os.path.relpath(target, case.path)
+        cut_rel = f"exhibits/{target.stem}.cut-values.parquet"
+        outputs: list[dict[str, Any]] = [{"path": rel, "sha256": report.sha256}]
         if report.cut_values:
-            outputs.append({"path": report.cut_values, "sha256": sha256_file(case.path / report.cut_values)})
-        inputs = sorted({os.path.relpath(p.table.parquet, case.path) for p in plans})
-        case.audit.append(
-            command, "ok", f"exhibit {ref}: {len(report.sheets)} sheets, {sum(s['rows'] for s in report.sheets):,} rows",
-            inputs=[{"path": p, "sha256": sha256_file(case.path / p)} for p in inputs],
-            outputs=outputs,
-            details={"ref": ref, "made_at": made, "sheets": report.sheets,
-                     "copy": {"path": str(copy.resolve()), "sha256": report.sha256} if copy else None},
-        )
+            outputs.append({"path": report.cut_values, "sha256": sha256_file(_pending(case.path / cut_rel))})
+        elif _recorded(case, cut_rel):  # an earlier version of this exhibit had cut values; this one has none
+            outputs.append({"path": cut_rel, "sha256": None, "removed": True})
+        copy = output if output is not None and output.resolve() != target.resolve() else None
+        partial = None
+        if copy is not None:  # copied under a temporary name first: the audit entry names a copy that exists
+            partial = copy.with_name(f".{copy.name}.partial-{os.getpid()}")
+            write_atomic(partial, lambda handle: _copy_into(_pending(target), handle))
+        inputs = [{"path": p, "sha256": sha256_file(case.path / p)}
+                  for p in sorted({os.path.relpath(plan.table.parquet, case.path) for plan in plans})]
+        if spec is not None:
+            inputs.append({"path": str(spec.resolve()), "sha256": sha256_file(spec), "role": "spec"})
+        try:
+            case.audit.append(
+                command, "ok",
+                f"exhibit {ref}: {len(report.sheets)} tables, {sum(s['rows'] for s in report.sheets):,} rows",
+                inputs=inputs, outputs=outputs,
+                details={"ref": ref, "made_at": made, "sheets": report.sheets,
+                         "copy": {"path": str(copy.resolve()), "sha256": report.sha256} if copy else None},
+            )
+            os.replace(_pending(target), target)
+            if report.cut_values:
+                os.replace(_pending(case.path / cut_rel), case.path / cut_rel)
+            else:
+                (case.path / cut_rel).unlink(missing_ok=True)
+            if copy is not None and partial is not None:
+                os.replace(partial, copy)
+        finally:
+            for leftover in (partial, _pending(target), _pending(case.path / cut_rel)):
+                if leftover is not None and leftover.exists():
+                    leftover.unlink()
+        report.copy = copy
     return report
+
+
+def _recorded(case: Case, rel: str) -> bool:
+    """Whether the audit trail last recorded this case file as written (not removed)."""
+    present = False
+    for entry in case.audit.entries():
+        for output in entry.get("outputs", []):
+            if isinstance(output, dict) and output.get("path") == rel:
+                present = not output.get("removed")
+    return present
+
+
+def _check_ref_is_free(case: Case, ref: str, target: Path) -> None:
+    """Refuse a reference whose file name another exhibit's reference already gave (JS/1 and JS_1)."""
+    rel = os.path.relpath(target, case.path)
+    for entry in case.audit.entries():
+        details = entry.get("details") or {}
+        wrote = any(isinstance(o, dict) and o.get("path") == rel for o in entry.get("outputs", []))
+        if wrote and isinstance(details, dict) and details.get("ref") not in (None, ref):
+            raise ForensicsError(f"--ref {ref}: its file {rel} is exhibit {details['ref']!r}'s; "
+                                 "choose a reference that differs in letters or digits")
 
 
 def _copy_into(source: Path, handle: IO[bytes]) -> None:
@@ -425,19 +501,23 @@ def _write(case: Case, ref: str, title: str | None, plans: list[SheetPlan], targ
                     cut_rows.extend({"table": plan.table.name, "sheet": c.sheet, "cell": c.cell, "column": c.column,
                                      "row": c.row, "text": c.text} for c in result.cut)
             cover = _cover(case, ref, title, plans, refs, command, made, cut_rel if cut_rows else None)
-            book.text_sheet("Cover", cover, styles=_cover_styles(cover), widths=[26, 60, 22, 22, 14, 12, 14, 14])
+            book.text_sheet("Cover", cover, styles=_cover_styles(cover), widths=[26, 60, 22, 22, 14, 12, 14, 14],
+                            selected=True)
             book.close(["Cover", *(name for plan in plans for name, _, _ in plan.parts)])
 
-    write_atomic(target, write)
+    write_atomic(_pending(target), write)  # put in place by make_exhibit once the audit trail records it
     cut_values = None
     if cut_rows:
-        write_atomic(case.path / cut_rel, lambda handle: pl.DataFrame(cut_rows).write_parquet(handle))
+        write_atomic(_pending(case.path / cut_rel), lambda handle: pl.DataFrame(cut_rows).write_parquet(handle))
         cut_values = cut_rel
-    else:
-        (case.path / cut_rel).unlink(missing_ok=True)
-    sheets = [{"table": p.table.name, "kind": p.table.kind, "where": p.spec.where, "rows": p.rows,
+    sheets = [{"table": p.table.name, "kind": p.table.kind, "where": " AND ".join(p.conditions) or None, "rows": p.rows,
                "sheets": [{"name": n, "first_row": f + 1, "rows": c} for n, f, c in p.parts]} for p in plans]
-    return ExhibitReport(target, sha256_file(target), None, sheets, made, cut_values)
+    return ExhibitReport(target, sha256_file(_pending(target)), None, sheets, made, cut_values)
+
+
+def _pending(path: Path) -> Path:
+    """Where a file of the exhibit waits, complete, until the audit trail records it."""
+    return path.with_name(f".{path.name}.pending-{os.getpid()}")
 
 
 COVER_HEADINGS = ("Exhibit", "Sources", "Sheets and row counts", "Notes")
@@ -452,10 +532,11 @@ def _cover(case: Case, ref: str, title: str | None, plans: list[SheetPlan], refs
         ["Case reference", case.case_ref],
         ["Exhibit reference", ref],
         ["Examiner", case.examiner],
-        ["Tool", f"forensics {__version__}"],
-        ["Command", " ".join(command)],
+        ["Tool", f"forensics {__version__} (Polars {pl.__version__}, zlib {zlib.ZLIB_RUNTIME_VERSION}: the same "
+                 "versions make the same bytes)"],
+        ["Command", shlex.join(command)],
         ["Data as of (UTC)", f"{made} (the last change of the case's data in its audit trail: an ingest or extract that found something new)"],
-        ["Case timezone", f"{case.timezone} (sources' local times were converted; every time on the sheets is UTC)"],
+        ["Case timezone", f"{case.timezone} (the sources' local time, converted to UTC in the canonical tables)"],
         [],
         ["Sources", "path (archive members as outer.zip!inner/file)", "SHA-256", "format"],
     ]
@@ -464,25 +545,31 @@ def _cover(case: Case, ref: str, title: str | None, plans: list[SheetPlan], refs
         if plan.table.kind == "raw":
             s = plan.table.source or {}
             sources[(s.get("path", ""), s.get("sha256", ""))] = s.get("format", "")
-        elif plan.table.kind == "canonical":
-            frame = pl.scan_parquet(plan.parquet).select("_source_path", "_source_sha256").unique().collect()
+        else:  # canonical: its rows' sources; derived: those of the canonical tables it is computed from
+            parquets = [plan.parquet] if plan.table.kind == "canonical" else [
+                r.parquet for r in refs if r.kind == "canonical" and r.name in DERIVED_FROM.get(plan.table.name, ())]
             formats = {(r.source or {}).get("sha256"): (r.source or {}).get("format") for r in refs if r.kind == "raw"}
-            for path, sha in frame.iter_rows():
-                sources[(path, sha)] = formats.get(sha) or ""
+            for parquet in parquets:
+                frame = pl.scan_parquet(parquet).select("_source_path", "_source_sha256").unique().collect()
+                for path, sha in frame.iter_rows():
+                    sources[(path or "(no path recorded)", sha or "")] = formats.get(sha) or ""
     rows += [["", path, sha, fmt] for (path, sha), fmt in sorted(sources.items())] or [["", "(none)"]]
     rows += [[], ["Sheets and row counts", "source", "table in the source", "made by", "rows in the raw table",
                   "problems reading the source", "rows in the case's table", "rows on the sheets"]]
     for plan in plans:
         rows += _reconcile(plan, refs)
-        if plan.spec.where:
-            rows.append(["", f"  filtered with: {plan.spec.where}"])
+        if plan.conditions:
+            rows.append(["", f"  filtered with: {' AND '.join(f'({c})' if len(plan.conditions) > 1 else c for c in plan.conditions)}"])
     rows += [[], ["Notes"]]
     notes = [
         "Every value is as in the case's tables: text is stored as text and never evaluated (text starting with "
         "= + - @ is marked as text); identifiers, phone numbers and long digit strings are text, so no digit is lost.",
-        "Times are UTC, written as Excel dates where exact to the millisecond, else as text.",
-        "Each row ends with its provenance: the source file's SHA-256 and path, the table, the place in the source "
-        "and the plugin that made it.",
+        "Times in columns headed (UTC) are UTC; a raw table's times headed (no timezone in the source) are as the "
+        "source wrote them. Times are Excel dates where exact to the millisecond and within Excel's calendar "
+        "(1900-03-01 to 9999-12-31), else ISO text.",
+        "Each row of a canonical table ends with its provenance: the source file's SHA-256 and path, the table, "
+        "the place in the source and the plugin that made it; each row of a raw table with its source and its "
+        "place in it. Derived tables (victims, account_summary) are computed from the canonical tables.",
     ]
     for plan in plans:
         for result in plan.results:

@@ -521,7 +521,8 @@ def _users(n: int, seed: int, pool: pl.DataFrame, clock: Clock) -> pl.DataFrame:
     never = rng.random(n) < 0.06
     usernames: list[str] = []
     display: list[str | None] = []
-    taken: set[str] = set()
+    # usernames are UNIQUE in the schema: the operator's and the special accounts' names are taken from the start
+    taken: set[str] = {"admin", "o'reilly", "spoofking", "nobody", "zoe.money"}
     for _ in range(n):
         name = NICK_PARTS[rng.integers(len(NICK_PARTS))] + NICK_PARTS[rng.integers(len(NICK_PARTS))]
         if rng.random() < 0.6:

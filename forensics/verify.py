@@ -49,6 +49,8 @@ def _check_case_files(case: Case, report: VerifyReport) -> None:
         for output in entry.get("outputs", []):
             if isinstance(output, dict) and output.get("path") and output.get("sha256"):
                 last_hash[output["path"]] = output["sha256"]
+            elif isinstance(output, dict) and output.get("path") and output.get("removed"):
+                last_hash.pop(output["path"], None)  # a later command removed it, and said so
     for rel, expected in sorted(last_hash.items()):
         path = case.path / rel
         if not path.exists():

@@ -27,6 +27,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import escape as xml_escape
@@ -46,6 +47,8 @@ FORBIDDEN_PATTERN = "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 CUT_MARK = "…[CUT: {shown:,} of {total:,} characters shown; full text in {where}]"
 
 STYLE_HEADER, STYLE_DATETIME, STYLE_DATE, STYLE_QUOTED, STYLE_DATETIME_MS, STYLE_WRAP, STYLE_TITLE = 1, 2, 3, 4, 5, 6, 7
+STYLE_INTEGER = 8  # number format 0: a whole number shown in full, never as 4.4777E+11
+EXCEL_FIRST_DAY, EXCEL_LAST_DAY = date(1900, 3, 1), date(9999, 12, 31)  # Excel's dates are right between these
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -63,15 +66,27 @@ def column_letter(index: int) -> str:
     return letters
 
 
+RESERVED_SHEET_NAMES = {"history"}  # Excel keeps it for its own use
+
+
 def sheet_name(wanted: str, taken: set[str]) -> str:
-    """A valid, unused sheet name: at most 31 characters, none of []:*?/\\, not starting or ending with '."""
-    name = re.sub(r"[\[\]:*?/\\]", "_", wanted).strip("'") or "sheet"
-    base, n = name[:31], 1
-    name = base
-    while name.lower() in {t.lower() for t in taken}:
+    """A valid, unused sheet name.
+
+    At most 31 characters (UTF-16 units), none of []:*?/\\ nor a character XML forbids, not
+    starting or ending with ', not Excel's reserved History; " (2)" and so on where taken.
+    """
+    def fit(text: str, room: int) -> str:
+        while _excel_units(text) > room:
+            text = text[:-1]
+        return text.strip("'") or "sheet"
+
+    cleaned = FORBIDDEN.sub("_", re.sub(r"[\[\]:*?/\\]", "_", wanted)).strip("'") or "sheet"
+    name, n = fit(cleaned, 31), 1
+    lowered = {t.lower() for t in taken} | RESERVED_SHEET_NAMES
+    while name.lower() in lowered:
         n += 1
         suffix = f" ({n})"
-        name = base[: 31 - len(suffix)] + suffix
+        name = fit(cleaned, 31 - len(suffix)) + suffix
     taken.add(name)
     return name
 
@@ -86,12 +101,15 @@ def _excel_units(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
-def _cut(text: str, where: str) -> str:
-    """The text cut to fit a cell, ending with a mark saying how much is shown and where the rest is."""
-    total = len(text)
-    keep = MAX_CELL - len(CUT_MARK.format(shown=total, total=total, where=where)) - 1
-    while _excel_units(text[:keep]) > keep:
-        keep -= 1
+def _cut(text: str, where: str, total: int) -> str:
+    """The text cut to fit a cell, ending with a mark saying how many of the value's total characters are shown."""
+    budget = MAX_CELL - _excel_units(CUT_MARK.format(shown=total, total=total, where=where))
+    keep, used = 0, 0
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > budget:
+            break
+        keep += 1
     return text[:keep] + CUT_MARK.format(shown=keep, total=total, where=where)
 
 
@@ -173,7 +191,7 @@ class XlsxWriter:
             out.write(text.encode("utf-8"))
 
     # -- sheets --------------------------------------------------------------------------
-    def text_sheet(self, name: str, rows: list[list[Any]], styles: dict[int, int] | None = None,
+    def text_sheet(self, name: str, rows: list[list[Any]], styles: dict[int, int] | None = None, selected: bool = False,
                    widths: list[float] | None = None) -> str:
         """A small sheet of text and numbers (the cover), every value inert; styles maps row index to a style."""
         part = len(self._sheets) + 1
@@ -183,6 +201,8 @@ class XlsxWriter:
             lines.append("<cols>" + "".join(
                 f'<col min="{i + 1}" max="{i + 1}" width="{w:.1f}" customWidth="1"/>' for i, w in enumerate(widths))
                 + "</cols>")
+        if selected:  # the sheet the workbook opens on: the only one selected, so no edit goes to two sheets
+            lines.append('<sheetViews><sheetView tabSelected="1" workbookViewId="0"/></sheetViews>')
         lines.append("<sheetData>")
         for r, row in enumerate(rows, start=1):
             style = (styles or {}).get(r - 1)
@@ -197,7 +217,7 @@ class XlsxWriter:
                     continue
                 text = show_forbidden(str(value))
                 if _excel_units(text) > MAX_CELL:
-                    text = _cut(text, "the case")
+                    text = _cut(text, "the case", len(str(value)))
                 if not style and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
                     s = f' s="{STYLE_QUOTED}"'
                 cells.append(f'<c r="{ref}" t="inlineStr"{s}><is><t xml:space="preserve">'
@@ -237,7 +257,6 @@ class XlsxWriter:
                 f'{XML_HEAD}<worksheet xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">'
                 f'<dimension ref="A1:{last}{rows + 1}"/>'
                 '<sheetViews><sheetView workbookViewId="0"'
-                + (' tabSelected="1"' if not self._sheets else "")
                 + '><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
                 '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
                 '<sheetFormatPr defaultRowHeight="15"/>'
@@ -360,7 +379,7 @@ class XlsxWriter:
             f'{XML_HEAD}<sst xmlns="{NS_MAIN}" count="{len(self._shared)}" uniqueCount="{len(self._shared)}">'
             + "".join(f'<si><t xml:space="preserve">{_escape(text)}</t></si>' for text in self._shared)
             + "</sst>"))
-        props = {k: xml_escape(v) for k, v in self._props.items()}
+        props = {k: xml_escape(show_forbidden(v)) for k, v in self._props.items()}
         self._put("docProps/core.xml", (
             f'{XML_HEAD}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
             'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
@@ -411,7 +430,7 @@ STYLES = (
     '<fill><patternFill patternType="solid"><fgColor rgb="FFD9E1F2"/><bgColor indexed="64"/></patternFill></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="8"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="9"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
@@ -419,23 +438,27 @@ STYLES = (
     '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">'
     '<alignment wrapText="1" vertical="top"/></xf>'
-    '<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="1" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
 
 
 def _escape(text: str) -> str:
-    """Text made safe for an XML text node that Excel shows exactly as given."""
-    text = xml_escape(text).replace("\r", "&#13;")
-    return re.sub(r"_(x[0-9A-Fa-f]{4}_)", r"_x005F_\1", text)
+    """Text made safe for an XML text node that Excel shows exactly as given.
+
+    Excel reads _xHHHH_ in cell text as an escaped character, left to right; writing every
+    "_x" as "_x005F_x" (an escaped underscore) keeps any such text literal, chains included.
+    """
+    return xml_escape(text).replace("\r", "&#13;").replace("_x", "_x005F_x")
 
 
 def _escape_expr(value: pl.Expr) -> pl.Expr:
     """The vectorised form of _escape."""
     return (value.str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
             .str.replace_all(">", "&gt;", literal=True).str.replace_all("\r", "&#13;", literal=True)
-            .str.replace_all(r"_(x[0-9A-Fa-f]{4}_)", "_x005F_$1"))
+            .str.replace_all("_x", "_x005F_x", literal=True))
 
 
 @dataclass
@@ -463,37 +486,60 @@ def _plan(name: str, dtype: pl.DataType, result: SheetResult) -> _Plan:
         return _Plan(name, col.alias(name), "text", textual=True)
     if dtype == pl.Boolean:
         return _Plan(name, col.cast(pl.Int8).cast(pl.String).alias(name), "bool")
-    if dtype.is_integer():
-        exact = col.abs() < MAX_EXACT if dtype.is_signed_integer() else col < MAX_EXACT
-        return _Plan(name, pl.when(exact).then("n" + text).otherwise("t" + text).alias(name), "mixed")
+    if dtype.is_integer():  # a number shown in full (format 0) below 10^15, else text
+        exact = (col < MAX_EXACT) & (col > -MAX_EXACT) if dtype.is_signed_integer() else col < MAX_EXACT
+        return _Plan(name, pl.when(exact).then("n" + text).otherwise("t" + text).alias(name), "mixed", STYLE_INTEGER)
     if dtype.is_float():
-        shown = pl.when(col.is_nan()).then(pl.lit("NaN")).otherwise(text)
-        return _Plan(name, pl.when(col.is_finite()).then("n" + text).otherwise("t" + shown).alias(name), "mixed")
+        wide = col.cast(pl.Float64)
+        shown = pl.when(wide.is_nan()).then(pl.lit("NaN")).otherwise(text)
+        # Excel holds finite doubles between 1e-307 and 1e307 (no -0.0); a whole number is shown in full
+        # below 10^15 only; anything else is text
+        number = (wide.is_finite() & ((wide == 0) | wide.abs().is_between(1e-307, 1e307))
+                  & ~((wide == 0) & text.str.starts_with("-"))
+                  & ~((wide.abs() >= MAX_EXACT) & (wide == wide.round(0))))
+        return _Plan(name, pl.when(number).then("n" + text).otherwise("t" + shown).alias(name), "mixed")
     if isinstance(dtype, pl.Decimal):
         trimmed = text.str.replace(r"(\.\d*?)0+$", "$1").str.replace(r"\.$", "")
         digits = trimmed.str.replace_all(r"[^0-9]", "").str.replace(r"^0+", "").str.len_chars()
         return _Plan(name, pl.when(digits <= 15).then("n" + trimmed).otherwise("t" + trimmed).alias(name), "mixed")
     if isinstance(dtype, pl.Datetime):
         utc = col.dt.convert_time_zone("UTC") if dtype.time_zone else col
-        micros = utc.dt.epoch("us")
-        serial = (micros.cast(pl.Float64) / 86_400_000_000 + 25569).cast(pl.String)
-        iso = utc.dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
-        source = pl.when((micros % 1000) == 0).then("n" + serial).otherwise("t" + iso).alias(name)
+        unit = dtype.time_unit or "us"
+        ticks = utc.dt.epoch(unit)
+        per_ms = {"ms": 1, "us": 1_000, "ns": 1_000_000}[unit]
+        serial = (utc.dt.epoch("ms").cast(pl.Float64) / 86_400_000 + 25569).cast(pl.String)
+        iso = utc.dt.strftime("%Y-%m-%d %H:%M:%S%.9f" if unit == "ns" else "%Y-%m-%d %H:%M:%S%.6f")
+        in_calendar = utc.dt.date().is_between(EXCEL_FIRST_DAY, EXCEL_LAST_DAY)
+        # n: an Excel date exact to the second; m: exact to the millisecond (shown with them); t: ISO text
+        source = (pl.when(in_calendar & (ticks % (per_ms * 1000) == 0)).then("n" + serial)
+                  .when(in_calendar & (ticks % per_ms == 0)).then("m" + serial)
+                  .otherwise("t" + iso).alias(name))
         return _Plan(name, source, "mixed", STYLE_DATETIME)
     if isinstance(dtype, pl.Date):
-        return _Plan(name, (col.cast(pl.Int32).cast(pl.Int64) + 25569).cast(pl.String).alias(name), "number",
-                     STYLE_DATE)
+        in_calendar = col.is_between(EXCEL_FIRST_DAY, EXCEL_LAST_DAY)
+        serial = (col.cast(pl.Int32).cast(pl.Int64) + 25569).cast(pl.String)
+        source = pl.when(in_calendar).then("n" + serial).otherwise("t" + col.dt.strftime("%Y-%m-%d")).alias(name)
+        return _Plan(name, source, "mixed", STYLE_DATE)
     if dtype == pl.Binary:
         result.as_text[name] = "bytes, written as 0x and hexadecimal"
         return _Plan(name, pl.concat_str([pl.lit("0x"), col.bin.encode("hex")]).alias(name), "text")
     if dtype == pl.Null:
         return _Plan(name, col.cast(pl.String).alias(name), "text")
-    result.as_text[name] = f"{dtype}, written as text"
-    return _Plan(name, col.map_elements(str, return_dtype=pl.String, skip_nulls=True).alias(name), "text",
+    result.as_text[name] = f"{dtype}, written as JSON text"
+    return _Plan(name, col.map_elements(_json_text, return_dtype=pl.String, skip_nulls=True).alias(name), "text",
                  textual=True)
 
 
-NEEDS_ESCAPE = r"[&<>\r]|_x[0-9A-Fa-f]{4}_"
+def _json_text(value: Any) -> str:
+    """A nested value (list, struct, ...) as JSON text, every item kept."""
+    import json
+
+    if isinstance(value, pl.Series):
+        value = value.to_list()
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+NEEDS_ESCAPE = r"[&<>\r]|_x"
 NEEDS_QUOTE = r"^[=+\-@\t\r]"
 NEEDS_PRESERVE = r"^\s|\s$"
 
@@ -511,7 +557,8 @@ def _chunk_facts(data: pl.DataFrame, plans: list[_Plan]) -> dict[str, bool]:
             checks.append(pl.col(plan.name).str.contains(anything).any().alias(f"{plan.name}\0any"))
         elif plan.kind == "mixed":  # the text of a mixed column is digits, NaN, inf or a date: only a sign needs care
             checks += [pl.col(plan.name).str.starts_with("t").any().alias(f"{plan.name}\0text"),
-                       pl.col(plan.name).str.starts_with("n").any().alias(f"{plan.name}\0number"),
+                       (~pl.col(plan.name).str.starts_with("t")).any().alias(f"{plan.name}\0number"),
+                       pl.col(plan.name).str.starts_with("m").any().alias(f"{plan.name}\0ms"),
                        pl.col(plan.name).str.contains("^t[-+]").any().alias(f"{plan.name}\0quote")]
     facts = {k: bool(v) for k, v in data.select(checks).row(0, named=True).items()} if checks else {}
     again = [plan.name for plan in plans if facts.get(f"{plan.name}\0any")]
@@ -537,12 +584,16 @@ def _cell(plan: _Plan, facts: dict[str, bool]) -> pl.Expr:
     if plan.kind == "text":
         return _text_cell(pl.col(plan.name), fact("escape"), fact("quote"), fact("preserve"))
     value = pl.col(plan.name).str.slice(1)
+    number = _number_cell(value, plan.style)
+    if plan.style == STYLE_DATETIME and fact("ms"):
+        number = pl.when(pl.col(plan.name).str.starts_with("m")).then(
+            _number_cell(value, STYLE_DATETIME_MS)).otherwise(number)
     if not fact("text"):
-        return _number_cell(value, plan.style)
+        return number
     text = _text_cell(value, fact("escape"), fact("quote"), fact("preserve"))
     if not fact("number"):
         return text
-    return pl.when(pl.col(plan.name).str.starts_with("n")).then(_number_cell(value, plan.style)).otherwise(text)
+    return pl.when(pl.col(plan.name).str.starts_with("t")).then(text).otherwise(number)
 
 
 def _text_cell(value: pl.Expr, escape: bool, quote: bool, preserve: bool) -> pl.Expr:
@@ -586,7 +637,7 @@ def _fix_rare_values(data: pl.DataFrame, plans: list[_Plan], letters: list[str],
             if _excel_units(shown) > MAX_CELL:
                 letter = letters[[p.name for p in plans].index(name)]
                 result.cut.append(CutValue(sheet, f"{letter}{sheet_row + index}", name, table_row + index + 1, text))
-                shown = _cut(shown, cut_where)
+                shown = _cut(shown, cut_where, len(text))
             values[index] = shown
         replaced.append(pl.Series(name, values, dtype=pl.String))
     return data.with_columns(replaced) if replaced else data
@@ -594,10 +645,14 @@ def _fix_rare_values(data: pl.DataFrame, plans: list[_Plan], letters: list[str],
 
 def _width(header: str, values: pl.Series) -> float:
     """A column width from the header and the first values, between 8 and 60 characters."""
-    lengths = values.cast(pl.String, strict=False).str.len_chars() if values.dtype != pl.Binary else None
-    longest = int(lengths.max() or 0) if lengths is not None and len(lengths) else 0
     if isinstance(values.dtype, pl.Datetime):
-        longest = 19
+        longest = 23
+    elif values.dtype == pl.Binary:
+        longest = 2 + 2 * int(values.bin.size().max() or 0)  # type: ignore[arg-type]
+    elif values.dtype == pl.String or values.dtype.is_numeric() or values.dtype in (pl.Boolean, pl.Date, pl.Null):
+        longest = int(values.cast(pl.String).str.len_chars().max() or 0)  # type: ignore[arg-type]
+    else:
+        longest = 20  # nested values, written as JSON
     return float(min(60, max(8, len(header) + 3, longest + 2)))
 
 

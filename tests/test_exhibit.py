@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import json
 import re
 import subprocess
 import sys
 import time
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,7 +31,7 @@ HOSTILE = [
     "=1+1", "=HYPERLINK(\"http://example.org\",\"x\")", "+447700900123", "-5", "@SUM(A1:A2)", "\tleading tab",
     "\rleading CR", "12345678901234567890", "0012", "1e5", "TRUE", "a & <b> > c", "  spaces around  ",
     "line\nbreak", "carriage\r\nreturn", "_x0041_ stays literal", "emoji 📞 and é", "", "2022-05-17",
-    "NUL\x00here", "bell\x07 and \x1f", "=cmd|' /C calc'!A0",
+    "NUL\x00here", "bell\x07 and \x1f", "=cmd|' /C calc'!A0", "_x0041_x0042_ chained", "__x_x_", "📞" * 3,
 ]
 
 
@@ -148,33 +148,69 @@ def test_libreoffice_reads_every_value_as_written(case_dir: Path, tmp_path: Path
     assert ["Exhibit reference", "T/LO"] == cover[3][:2]
 
 
-def test_writer_keeps_every_dtype_exact(tmp_path: Path) -> None:
-    frame = pl.DataFrame({
-        "f": [1.5, float("nan"), float("inf"), -float("inf"), 0.1, None],
-        "b": [True, False, None, True, False, True],
-        "d": [datetime(2020, 1, 1).date()] * 5 + [None],
-        "dec": pl.Series([Decimal("0.1"), Decimal("123456789012345.6"), Decimal("-0.000000000000000001"),
-                          Decimal("50.10"), None, Decimal("0")], dtype=pl.Decimal(38, 18)),
-        "bin": [b"\x00\xff", b"", None, b"abc", b"\x80", b"z"],
-        "big": pl.Series([2**62, -(2**62), 10**15 - 1, -(10**15), 0, None], dtype=pl.Int64),
-        "naive": [datetime(2022, 1, 1, 0, 0, 0, 123456)] * 6,
-    })
-    path = tmp_path / "w.xlsx"
-
+def _write_frame(path: Path, frame: pl.DataFrame) -> None:
     def write(handle):  # type: ignore[no-untyped-def]
-        book = XlsxWriter(handle, made_at="2022-01-01T00:00:00Z")
-        book.data_sheet("s", [SheetColumn(c, c) for c in frame.columns], frame.iter_slices(4), len(frame), 0, "x")
-        book.close()
+        with XlsxWriter(handle, made_at="2022-01-01T00:00:00Z") as book:
+            book.data_sheet("s", [SheetColumn(c, c) for c in frame.columns], frame.iter_slices(4), len(frame), 0, "x")
+            book.close()
 
     write_atomic(path, write)
+
+
+def test_writer_keeps_every_dtype_exact(tmp_path: Path) -> None:
+    frame = pl.DataFrame({
+        "f": [1.5, float("nan"), float("inf"), -float("inf"), 0.1, None, -0.0, 1.2345678901234568e18, 5e-324],
+        "b": [True, False, None, True, False, True, True, True, True],
+        "d": [date(2020, 1, 1), date(1899, 12, 31), date(1900, 2, 28), None, date(1900, 3, 1), date(1, 1, 1),
+              date(2020, 1, 1), date(2020, 1, 1), date(2020, 1, 1)],
+        "dec": pl.Series([Decimal("0.1"), Decimal("123456789012345.6"), Decimal("-0.000000000000000001"),
+                          Decimal("50.10"), None, Decimal("0"), Decimal("1"), Decimal("2"), Decimal("3")],
+                         dtype=pl.Decimal(38, 18)),
+        "bin": [b"\x00\xff", b"", None, b"abc", b"\x80", b"z", b"", b"", b""],
+        "big": pl.Series([2**62, -(2**62), 10**15 - 1, -(10**15), 0, None, -(2**63), 2**63 - 1, 447700900123],
+                         dtype=pl.Int64),
+        "naive": [datetime(2022, 1, 1, 0, 0, 0, 123456), datetime(2022, 1, 1, 0, 0, 0, 123000),
+                  datetime(2022, 1, 1, 10, 0, 59), datetime(1899, 1, 1), None, datetime(2022, 1, 1),
+                  datetime(2022, 1, 1), datetime(2022, 1, 1), datetime(2022, 1, 1)],
+        "nested": [[1, 2, 3] + list(range(20))] + [[i] for i in range(8)],
+    })
+    path = tmp_path / "w.xlsx"
+    _write_frame(path, frame)
     rows = _sheet_values(path, "s")[1:]
-    assert [r[0] for r in rows] == [1.5, "NaN", "inf", "-inf", 0.1, None]
-    assert [r[1] for r in rows] == [True, False, None, True, False, True]
-    assert rows[0][2] == datetime(2020, 1, 1)
-    assert [r[3] for r in rows] == [0.1, "123456789012345.6", -1e-18, 50.1, None, 0]  # 16 digits: text
-    assert [r[4] for r in rows] == ["0x00ff", "0x", None, "0x616263", "0x80", "0x7a"]
-    assert [r[5] for r in rows] == [str(2**62), str(-(2**62)), 10**15 - 1, str(-(10**15)), 0, None]
-    assert rows[0][6] == "2022-01-01 00:00:00.123456", "microseconds Excel cannot hold are kept as text"
+    assert [r[0] for r in rows] == [1.5, "NaN", "inf", "-inf", 0.1, None, "-0.0", "1.2345678901234568e+18", "5e-324"]
+    assert [r[1] for r in rows] == [True, False, None, True, False, True, True, True, True]
+    # Excel's calendar starts 1900-03-01 (its 1900 leap-year bug before): earlier dates are ISO text
+    assert [r[2] for r in rows][:6] == [datetime(2020, 1, 1), "1899-12-31", "1900-02-28", None,
+                                        datetime(1900, 3, 1), "0001-01-01"]
+    assert [r[3] for r in rows][:6] == [0.1, "123456789012345.6", -1e-18, 50.1, None, 0]  # 16 digits: text
+    assert [r[4] for r in rows][:6] == ["0x00ff", "0x", None, "0x616263", "0x80", "0x7a"]
+    assert [r[5] for r in rows] == [str(2**62), str(-(2**62)), 10**15 - 1, str(-(10**15)), 0, None, str(-(2**63)),
+                                    str(2**63 - 1), 447700900123]
+    assert [r[6] for r in rows][:4] == ["2022-01-01 00:00:00.123456", datetime(2022, 1, 1, 0, 0, 0, 123000),
+                                        datetime(2022, 1, 1, 10, 0, 59), "1899-01-01 00:00:00.000000"]
+    assert json.loads(rows[0][7]) == [1, 2, 3, *range(20)], "a nested value is written whole, as JSON"
+    book = openpyxl.load_workbook(path)
+    sheet = book["s"]
+    assert sheet["F10"].number_format == "0", "whole numbers are shown in full, never as 4.4777E+11"
+    assert sheet["G3"].number_format.endswith(".000") and not sheet["G4"].number_format.endswith(".000")
+
+
+def test_nanoseconds_are_never_dropped(tmp_path: Path) -> None:
+    epoch_ns = 1_640_995_200 * 10**9  # 2022-01-01 00:00:00 UTC
+    frame = pl.DataFrame({"t": pl.Series([epoch_ns + 500, epoch_ns + 10**9]).cast(pl.Datetime("ns"))})
+    path = tmp_path / "ns.xlsx"
+    _write_frame(path, frame)
+    rows = _sheet_values(path, "s")[1:]
+    assert rows == [("2022-01-01 00:00:00.000000500",), (datetime(2022, 1, 1, 0, 0, 1),)]
+
+
+def test_a_cut_keeps_as_much_as_a_cell_holds_whatever_the_characters(tmp_path: Path) -> None:
+    text = "📞" + "é" * 40_000
+    path = tmp_path / "cut.xlsx"
+    _write_frame(path, pl.DataFrame({"v": [text]}))
+    shown = _sheet_values(path, "s")[1][0]
+    assert shown.startswith("📞éé") and "of 40,001 characters shown" in shown
+    assert 32_700 < len(shown.encode("utf-16-le")) // 2 <= MAX_CELL
 
 
 def test_same_case_and_command_give_the_same_bytes(tmp_path: Path) -> None:
@@ -318,6 +354,71 @@ def test_the_cover_reconciles_rows_per_source(case_dir: Path, tmp_path: Path) ->
     rows = [dict(zip(header, r, strict=True)) for r in cover if r[0] == "calls"]
     assert {(r["source"], r["rows in the case's table"], r["rows on the sheets"]) for r in rows} == {
         ("dump.sql", 3, 2), ("Master.csv", 1, 1)}
-    buffer = io.StringIO()
     run("log", case_dir, "--verify")
-    assert buffer.getvalue() == ""
+
+
+def test_rows_without_a_source_are_still_counted_on_the_cover(case_dir: Path, tmp_path: Path) -> None:
+    calls = _calls(["1", "2", "3"]).with_columns(
+        pl.when(pl.col("account_id") == "2").then(None).otherwise(pl.col("_source_path")).alias("_source_path"))
+    _case_with(case_dir, {"calls": calls})
+    out = tmp_path / "n.xlsx"
+    run("exhibit", case_dir, "--ref", "N", "--table", "calls", "-o", out)
+    cover = _sheet_values(out, "Cover")
+    header = next(r for r in cover if r[0] == "Sheets and row counts")
+    rows = [dict(zip(header, r, strict=True)) for r in cover if r[0] == "calls"]
+    assert sorted((r["source"] or "", r["rows on the sheets"]) for r in rows) == [("", 1), ("dump.sql", 2)]
+
+
+def test_a_where_is_one_condition_and_never_undoes_a_spec_filter(case_dir: Path, tmp_path: Path) -> None:
+    _case_with(case_dir, {"calls": _calls(["1", "2", "3"])})
+    spec = tmp_path / "spec.toml"
+    spec.write_text("[[sheet]]\ntable = 'calls'\nwhere = \"account_id = '2'\"\n", encoding="utf-8")
+    out = tmp_path / "w.xlsx"
+    result = run("exhibit", case_dir, "--ref", "W", "--spec", spec, "--where", "account_id = '1') OR (account_id <> '1'",
+                 "-o", out, expect=None)
+    if result.exit_code == 0:
+        assert [r[1] for r in _sheet_values(out, "calls")[1:]] == ["2"]
+    else:
+        assert "not a condition" in result.stderr and not out.exists()
+    for where in ("account_id = '1' ORDER BY call_id", "1=1; DROP TABLE calls"):
+        result = run("exhibit", case_dir, "--ref", "W", "--table", "calls", "--where", where, expect=1)
+        assert "condition" in result.stderr
+    run("exhibit", case_dir, "--ref", "W2", "--spec", spec, "--where", "account_id <> '3'", "-o", out)
+    assert [r[1] for r in _sheet_values(out, "calls")[1:]] == ["2"]
+
+
+def test_references_that_share_a_file_name_are_refused(case_dir: Path) -> None:
+    _case_with(case_dir, {"calls": _calls(["1"])})
+    run("exhibit", case_dir, "--ref", "JS/1", "--table", "calls")
+    result = run("exhibit", case_dir, "--ref", "JS_1", "--table", "calls", expect=1)
+    assert "exhibit 'JS/1'" in result.stderr
+    run("exhibit", case_dir, "--ref", "JS/1", "--table", "calls")  # the same reference again: a new version
+
+
+def test_a_new_version_without_cut_values_keeps_verify_clean(case_dir: Path, tmp_path: Path) -> None:
+    _case_with(case_dir, {"accounts": pl.DataFrame({"account_id": ["1"], "display_name": ["y" * 40_000]})})
+    run("exhibit", case_dir, "--ref", "V", "--table", "accounts")
+    assert (case_dir / "exhibits" / "V.cut-values.parquet").exists()
+    run("exhibit", case_dir, "--ref", "V", "--table", "accounts", "--where", "account_id = '2'")
+    assert not (case_dir / "exhibits" / "V.cut-values.parquet").exists()
+    run("verify", case_dir)
+
+
+def test_bad_spec_columns_are_refused(case_dir: Path, tmp_path: Path) -> None:
+    _case_with(case_dir, {"calls": _calls(["1"])})
+    spec = tmp_path / "s.toml"
+    for columns, words in (("[]", "columns is empty"), ('["call_id", "call_id"]', "more than once")):
+        spec.write_text(f"[[sheet]]\ntable = 'calls'\ncolumns = {columns}\n", encoding="utf-8")
+        assert words in run("exhibit", case_dir, "--ref", "S", "--spec", spec, expect=1).stderr
+
+
+def test_the_workbook_opens_on_the_cover_alone(case_dir: Path, tmp_path: Path) -> None:
+    _case_with(case_dir, {"calls": _calls(["1"])})
+    out = tmp_path / "c.xlsx"
+    run("exhibit", case_dir, "--ref", "C", "--table", "calls", "-o", out)
+    with zipfile.ZipFile(out) as book:
+        selected = [name for name in book.namelist() if name.startswith("xl/worksheets/sheet")
+                    and b'tabSelected="1"' in book.read(name)]
+        workbook = book.read("xl/workbook.xml").decode()
+    cover_part = re.search(r'<sheet name="Cover" sheetId="(\d+)"', workbook)
+    assert cover_part and selected == [f"xl/worksheets/sheet{cover_part[1]}.xml"]

@@ -234,3 +234,18 @@ def test_refuses_a_folder_that_is_not_empty_and_bad_numbers(tmp_path: Path) -> N
     (tmp_path / "empty").mkdir()
     out = run("sample", "generate", tmp_path / "empty", "--accounts", "10", "--calls", "50").stdout
     assert "10 accounts" in out and "50 calls" in out and (tmp_path / "empty" / "truth.json").exists()
+
+
+def test_usernames_are_unique_as_the_schema_demands(tmp_path: Path) -> None:
+    """users.username is a UNIQUE KEY: a dump with two equal names would not restore into MariaDB."""
+    import re
+
+    from forensics.sample import DUMP_PATH, generate
+
+    generate(tmp_path / "s", accounts=30_000, calls=10, seed=1)
+    dump = (tmp_path / "s" / "server" / DUMP_PATH).read_text(encoding="utf-8", errors="replace")
+    names = [name for line in dump.splitlines() if line.startswith("INSERT INTO `users`")
+             for name in re.findall(r"[(,]\((\d+),'((?:[^'\\]|\\.)*)'", "," + line[len("INSERT INTO `users` VALUES "):])]
+    assert len(names) == 30_000
+    usernames = [u for _, u in names]
+    assert len(set(usernames)) == len(usernames), "a username appears twice"
