@@ -32,6 +32,7 @@ from forensics.errors import ForensicsError
 from forensics.rawtables import read_manifests
 from forensics.xlsx import (
     CHUNK_ROWS,
+    DEFLATE_NAME,
     MAX_ROWS,
     STYLE_HEADER,
     STYLE_TITLE,
@@ -532,8 +533,8 @@ def _cover(case: Case, ref: str, title: str | None, plans: list[SheetPlan], refs
         ["Case reference", case.case_ref],
         ["Exhibit reference", ref],
         ["Examiner", case.examiner],
-        ["Tool", f"forensics {__version__} (Polars {pl.__version__}, zlib {zlib.ZLIB_RUNTIME_VERSION}: the same "
-                 "versions make the same bytes)"],
+        ["Tool", f"forensics {__version__} (Polars {pl.__version__}, {DEFLATE_NAME}, zlib {zlib.ZLIB_RUNTIME_VERSION}: "
+                 "the same versions make the same bytes)"],
         ["Command", shlex.join(command)],
         ["Data as of (UTC)", f"{made} (the last change of the case's data in its audit trail: an ingest or extract that found something new)"],
         ["Case timezone", f"{case.timezone} (the sources' local time, converted to UTC in the canonical tables)"],

@@ -19,12 +19,15 @@ memory stays flat and both cores work. Rules (docs/exhibits.md):
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import itertools
 import os
 import queue
 import re
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -159,7 +162,9 @@ class XlsxWriter:
     """
 
     def __init__(self, handle: IO[bytes], title: str = "", creator: str = "", made_at: str = "",
-                 description: str = "") -> None:
+                 description: str = "", compiled: bool = True) -> None:
+        """compiled=False writes the rows with the Polars expressions alone (the reference), not _xlsxrows."""
+        self._rows_xml = _compiled_rows_xml() if compiled else None
         self._zip = zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
         self._sheets: list[_Sheet] = []
         self._shared: dict[str, int] = {}  # shared strings: text -> index, in order of first use
@@ -252,30 +257,29 @@ class XlsxWriter:
         # zip64 only where the sheet may pass 2 GiB: Excel reads it, but some readers do not
         big = len(head) / max(len(first), 1) * rows > 1_500_000_000
         info = self._info(f"xl/worksheets/sheet{part}.xml")
-        with self._zip.open(info, "w", force_zip64=big) as out:
-            out.write((
-                f'{XML_HEAD}<worksheet xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">'
-                f'<dimension ref="A1:{last}{rows + 1}"/>'
-                '<sheetViews><sheetView workbookViewId="0"'
-                + '><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
-                '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
-                '<sheetFormatPr defaultRowHeight="15"/>'
-                "<cols>" + "".join(f'<col min="{i + 1}" max="{i + 1}" width="{w:.1f}" customWidth="1"/>'
-                                   for i, w in enumerate(widths)) + "</cols>"
-                "<sheetData>"
-                '<row r="1">' + "".join(
-                    f'<c r="{column_letter(i)}1" t="inlineStr" s="{STYLE_HEADER}"><is><t xml:space="preserve">'
-                    f"{_escape(show_forbidden(col.header))}</t></is></c>" for i, col in enumerate(columns))
-                + "</row>").encode("utf-8"))
-            out.write(head)
-            for chunk in chunks:
+        header = (
+            f'{XML_HEAD}<worksheet xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">'
+            f'<dimension ref="A1:{last}{rows + 1}"/>'
+            '<sheetViews><sheetView workbookViewId="0">'
+            '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+            '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+            '<sheetFormatPr defaultRowHeight="15"/>'
+            "<cols>" + "".join(f'<col min="{i + 1}" max="{i + 1}" width="{w:.1f}" customWidth="1"/>'
+                               for i, w in enumerate(widths)) + "</cols>"
+            "<sheetData>"
+            '<row r="1">' + "".join(
+                f'<c r="{column_letter(i)}1" t="inlineStr" s="{STYLE_HEADER}"><is><t xml:space="preserve">'
+                f"{_escape(show_forbidden(col.header))}</t></is></c>" for i, col in enumerate(columns))
+            + "</row>").encode("utf-8")
+        trailer = (
+            "</sheetData>"
+            f'<autoFilter ref="A1:{last}{rows + 1}"/>'
+            '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
+            + ('<legacyDrawing r:id="rId1"/>' if any(c.note for c in columns) else "")
+            + "</worksheet>").encode("utf-8")
+        with self._zip.open(info, "w", force_zip64=big) as out, ParallelDeflate.attach(out) as deflate:
+            for chunk in deflate.ahead(itertools.chain([header, head], chunks, [trailer])):
                 out.write(chunk)
-            out.write((
-                "</sheetData>"
-                f'<autoFilter ref="A1:{last}{rows + 1}"/>'
-                '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
-                + ('<legacyDrawing r:id="rId1"/>' if any(c.note for c in columns) else "")
-                + "</worksheet>").encode("utf-8"))
         notes = [(i, c.note) for i, c in enumerate(columns) if c.note]
         if notes:
             self._notes(part, notes)
@@ -293,8 +297,12 @@ class XlsxWriter:
                 continue
             data = batch.select(plan.source for plan in plans)
             data = _fix_rare_values(data, plans, letters, sheet, first_row + done, done + 2, cut_where, result)
-            facts = _chunk_facts(data, plans)
             shared = self._shared_cells(data, plans)
+            if self._rows_xml is not None:
+                yield self._compiled_rows(data, plans, shared, done + 2)
+                done += n
+                continue
+            facts = _chunk_facts(data, plans)
             row_no = pl.int_range(done + 2, done + 2 + n, eager=False).cast(pl.String)
             row = pl.concat_str([pl.lit('<row r="'), row_no, pl.lit('">'),
                                  *(shared.get(p.name, _cell(p, facts)) for p in plans),
@@ -303,6 +311,31 @@ class XlsxWriter:
             done += n
         if done != result.rows:
             raise ValueError(f"sheet {sheet}: {done:,} rows given where {result.rows:,} were announced")
+
+    def _compiled_rows(self, data: pl.DataFrame, plans: list[_Plan], shared: dict[str, pl.Expr],
+                       first_row: int) -> bytes:
+        """The chunk's rows by the compiled writer, from the same prepared columns as the Polars path."""
+        import pyarrow as pa
+
+        kinds = {"text": 0, "mixed": 1, "number": 2, "bool": 3}
+        columns = []
+        keep = []  # the Arrow arrays must live while the writer reads their buffers
+        rendered = data.select(shared.values()) if shared else None
+        for plan in plans:
+            if plan.name in shared and rendered is not None:
+                series, kind = rendered[plan.name], 4
+            else:
+                series, kind = data[plan.name], kinds[plan.kind]
+            array = series.cast(pl.String).to_arrow()
+            if array.type != pa.large_string():
+                array = array.cast(pa.large_string())
+            keep.append(array)
+            validity, offsets, values = array.buffers()
+            ms_style = STYLE_DATETIME_MS if plan.style == STYLE_DATETIME else plan.style
+            columns.append((kind, plan.style, ms_style, STYLE_QUOTED, validity if array.null_count else None,
+                            offsets, values if values is not None else b"", array.offset))
+        assert self._rows_xml is not None
+        return self._rows_xml(columns, len(data), first_row)
 
     def _shared_cells(self, data: pl.DataFrame, plans: list[_Plan]) -> dict[str, pl.Expr]:
         """Cells of the chunk's text columns with few distinct values, as shared strings.
@@ -316,7 +349,9 @@ class XlsxWriter:
             if plan.kind != "text" or len(data) < SHARED_MIN_ROWS:
                 continue
             column = data[plan.name]
-            if column.n_unique() > min(SHARED_MAX_DISTINCT, len(data) // 4) or len(self._shared) >= SHARED_MAX_TOTAL:
+            limit = min(SHARED_MAX_DISTINCT, len(data) // 4)
+            if (len(self._shared) >= SHARED_MAX_TOTAL or column.head(1_000).n_unique() > limit
+                    or column.n_unique() > limit):  # the first rows tell most columns apart cheaply
                 continue
             values = column.drop_nulls().unique(maintain_order=True).to_list()
             xml = []
@@ -541,7 +576,7 @@ def _json_text(value: Any) -> str:
 
 NEEDS_ESCAPE = r"[&<>\r]|_x"
 NEEDS_QUOTE = r"^[=+\-@\t\r]"
-NEEDS_PRESERVE = r"^\s|\s$"
+NEEDS_PRESERVE = r"^[ \t\n\r]|[ \t\n\r]$"  # the white space XML would collapse
 
 
 def _chunk_facts(data: pl.DataFrame, plans: list[_Plan]) -> dict[str, bool]:
@@ -654,6 +689,94 @@ def _width(header: str, values: pl.Series) -> float:
     else:
         longest = 20  # nested values, written as JSON
     return float(min(60, max(8, len(header) + 3, longest + 2)))
+
+
+def _deflate_library() -> tuple[Any, str]:
+    """zlib-ng (about 2.4x faster at level 1) where installed, else the standard library's zlib; and its name."""
+    try:
+        from importlib.metadata import version
+
+        from zlib_ng import zlib_ng
+
+        return zlib_ng, f"zlib-ng {version('zlib-ng')}"
+    except ImportError:
+        return zlib, f"zlib {zlib.ZLIB_RUNTIME_VERSION}"
+
+
+DEFLATE, DEFLATE_NAME = _deflate_library()  # the sheets' deflate: the same bytes need the same library and version
+
+
+def _compiled_rows_xml() -> Callable[..., bytes] | None:
+    """The compiled row writer, or None where the extension was not built (the Polars path then writes)."""
+    try:
+        from forensics._xlsxrows import rows_xml
+    except ImportError:
+        return None
+    return rows_xml  # type: ignore[no-any-return]
+
+
+class ParallelDeflate:
+    """Deflates a zip entry's chunks on worker threads while the main thread writes them, in order.
+
+    Each chunk is deflated on its own and ends with a sync flush, so the pieces join into
+    one valid deflate stream (as pigz does); the entry ends with an empty final block.
+    zipfile still writes the entry's header and computes its CRC and sizes: only its
+    compressor is replaced. Where zipfile has no such compressor to replace, it deflates
+    as usual.
+    """
+
+    WORKERS = 2
+    AHEAD = 3  # chunks deflated ahead of the one being written
+
+    def __init__(self, entry: Any) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._entry = entry
+        self._pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="xlsx-deflate")
+        self._pending: collections.deque[tuple[int, Future[bytes]]] = collections.deque()
+        self._own = getattr(entry, "_compressor", None)
+
+    @classmethod
+    @contextlib.contextmanager
+    def attach(cls, entry: Any) -> Iterator[ParallelDeflate]:
+        """Use parallel deflate for this zipfile entry (opened for writing) while the block runs."""
+        deflate = cls(entry)
+        if deflate._own is not None:
+            entry._compressor = deflate
+        try:
+            yield deflate
+        finally:
+            deflate._pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _deflate(chunk: bytes | memoryview) -> bytes:
+        packer = DEFLATE.compressobj(1, DEFLATE.DEFLATED, -15)
+        return packer.compress(chunk) + packer.flush(DEFLATE.Z_SYNC_FLUSH)
+
+    def ahead(self, chunks: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+        """The chunks, each handed over once its deflated form is being made, a few ahead."""
+        if self._own is None:
+            yield from chunks
+            return
+        window: collections.deque[bytes | memoryview] = collections.deque()
+        for chunk in chunks:
+            self._pending.append((len(chunk), self._pool.submit(self._deflate, chunk)))
+            window.append(chunk)
+            if len(window) > self.AHEAD:
+                yield window.popleft()
+        while window:
+            yield window.popleft()
+
+    def compress(self, data: bytes | memoryview) -> bytes:
+        """What zipfile calls with each chunk: its deflated form, made ahead."""
+        size, future = self._pending.popleft()
+        if size != len(data):
+            raise RuntimeError("parallel deflate: chunks out of order")
+        return future.result()
+
+    def flush(self) -> bytes:
+        """The end of the stream: an empty final block."""
+        return DEFLATE.compressobj(1, DEFLATE.DEFLATED, -15).flush(DEFLATE.Z_FINISH)
 
 
 def _joined(xml: pl.Series) -> bytes | memoryview:

@@ -422,3 +422,48 @@ def test_the_workbook_opens_on_the_cover_alone(case_dir: Path, tmp_path: Path) -
         workbook = book.read("xl/workbook.xml").decode()
     cover_part = re.search(r'<sheet name="Cover" sheetId="(\d+)"', workbook)
     assert cover_part and selected == [f"xl/worksheets/sheet{cover_part[1]}.xml"]
+
+
+def test_the_compiled_row_writer_gives_the_reference_bytes(tmp_path: Path) -> None:
+    """forensics/_xlsxrows.c writes exactly what the Polars expressions (the reference) write."""
+    import io
+    import random
+
+    from forensics.xlsx import _compiled_rows_xml
+
+    if _compiled_rows_xml() is None:
+        pytest.fail("forensics._xlsxrows is not built (pip install -e . builds it)")
+    rng = random.Random(3)
+    n = 1_000
+    alphabet = ["a", "_", "x", "0", "&", "<", ">", "\r", "\n", " ", "\t", "=", "-", "+", "@", "é", "📞", "'", '"',
+                "\\", "\u00a0", "_x0041_"]
+    texts = [None if rng.random() < 0.1 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+             for _ in range(n)]
+    frame = pl.DataFrame({
+        "text": texts, "hostile": (HOSTILE * 50)[:n],
+        "repeated": [rng.choice(["ANSWERED", "=X", " lead", "_x0030_", None]) for _ in range(n)],
+        "int": pl.Series([rng.choice([None, 0, -5, 10**15, 2**62, -(2**63), 447700900123]) for _ in range(n)],
+                         dtype=pl.Int64),
+        "float": [rng.choice([None, 1.5, float("nan"), float("inf"), -0.0, 1e20, 5e-324]) for _ in range(n)],
+        "date": [rng.choice([None, date(2020, 1, 1), date(1899, 1, 1)]) for _ in range(n)],
+        "time": pl.Series([rng.choice([None, datetime(2022, 1, 1, 1, 2, 3), datetime(2022, 1, 1, 1, 2, 3, 5000),
+                                       datetime(2022, 1, 1, 0, 0, 0, 7)]) for _ in range(n)]).dt.replace_time_zone("UTC"),
+        "bool": [rng.choice([None, True, False]) for _ in range(n)],
+        "decimal": pl.Series([rng.choice([None, Decimal("1.5"), Decimal("12345678901234567.1")]) for _ in range(n)],
+                             dtype=pl.Decimal(38, 2)),
+        "bytes": [rng.choice([None, b"\x00\xff", b""]) for _ in range(n)],
+    })
+    workbooks = []
+    for compiled in (True, False):
+        buffer = io.BytesIO()
+        with XlsxWriter(buffer, made_at="2022-01-01T00:00:00Z", compiled=compiled) as book:
+            book.data_sheet("s", [SheetColumn(c, c) for c in frame.columns], frame.iter_slices(97), n, 0, "x")
+            book.close()
+        workbooks.append(buffer.getvalue())
+    compiled_sheet, reference_sheet = (zipfile.ZipFile(io.BytesIO(w)).read("xl/worksheets/sheet1.xml")
+                                       for w in workbooks)
+    assert compiled_sheet == reference_sheet
+    assert workbooks[0] == workbooks[1]
+    path = tmp_path / "c.xlsx"
+    path.write_bytes(workbooks[0])
+    assert len(_sheet_values(path, "s")) == n + 1
