@@ -254,6 +254,7 @@ class XlsxWriter:
         widths = [_width(col.header, first[col.name].head(200)) for col in columns]
         chunks = _produce(self._chunks(itertools.chain([first], batches), plans, first_row, name, cut_where, result))
         head = next(chunks, b"")
+        head = head() if callable(head) else head
         # zip64 only where the sheet may pass 2 GiB: Excel reads it, but some readers do not
         big = len(head) / max(len(first), 1) * rows > 1_500_000_000
         info = self._info(f"xl/worksheets/sheet{part}.xml")
@@ -287,8 +288,8 @@ class XlsxWriter:
         return result
 
     def _chunks(self, batches: Iterable[pl.DataFrame], plans: list[_Plan], first_row: int, sheet: str,
-                cut_where: str, result: SheetResult) -> Iterator[bytes | memoryview]:
-        """The XML of the sheet's rows, batch by batch."""
+                cut_where: str, result: SheetResult) -> Iterator[Chunk]:
+        """The XML of the sheet's rows, batch by batch (or the job that writes it)."""
         letters = [column_letter(i) for i in range(len(plans))]
         done = 0
         for batch in batches:
@@ -299,7 +300,7 @@ class XlsxWriter:
             data = _fix_rare_values(data, plans, letters, sheet, first_row + done, done + 2, cut_where, result)
             shared = self._shared_cells(data, plans)
             if self._rows_xml is not None:
-                yield self._compiled_rows(data, plans, shared, done + 2)
+                yield self._compiled_rows(data, plans, shared, done + 2)  # rendered on a worker thread
                 done += n
                 continue
             facts = _chunk_facts(data, plans)
@@ -313,8 +314,12 @@ class XlsxWriter:
             raise ValueError(f"sheet {sheet}: {done:,} rows given where {result.rows:,} were announced")
 
     def _compiled_rows(self, data: pl.DataFrame, plans: list[_Plan], shared: dict[str, pl.Expr],
-                       first_row: int) -> bytes:
-        """The chunk's rows by the compiled writer, from the same prepared columns as the Polars path."""
+                       first_row: int) -> Callable[[], bytes]:
+        """The chunk's rows by the compiled writer, from the same prepared columns as the Polars path.
+
+        Returns the job that writes them, so that a worker thread does it (without the GIL)
+        while this thread prepares the next chunk.
+        """
         import pyarrow as pa
 
         kinds = {"text": 0, "mixed": 1, "number": 2, "bool": 3}
@@ -334,8 +339,9 @@ class XlsxWriter:
             ms_style = STYLE_DATETIME_MS if plan.style == STYLE_DATETIME else plan.style
             columns.append((kind, plan.style, ms_style, STYLE_QUOTED, validity if array.null_count else None,
                             offsets, values if values is not None else b"", array.offset))
-        assert self._rows_xml is not None
-        return self._rows_xml(columns, len(data), first_row)
+        rows_xml, count = self._rows_xml, len(data)
+        assert rows_xml is not None
+        return lambda: (keep, rows_xml(columns, count, first_row))[1]
 
     def _shared_cells(self, data: pl.DataFrame, plans: list[_Plan]) -> dict[str, pl.Expr]:
         """Cells of the chunk's text columns with few distinct values, as shared strings.
@@ -715,25 +721,29 @@ def _compiled_rows_xml() -> Callable[..., bytes] | None:
     return rows_xml  # type: ignore[no-any-return]
 
 
+Chunk = bytes | memoryview | Callable[[], bytes]  # a sheet's XML, or the job that writes it
+
+
 class ParallelDeflate:
-    """Deflates a zip entry's chunks on worker threads while the main thread writes them, in order.
+    """Writes (where a chunk is a job) and deflates a zip entry's chunks on worker threads, in order.
 
     Each chunk is deflated on its own and ends with a sync flush, so the pieces join into
     one valid deflate stream (as pigz does); the entry ends with an empty final block.
     zipfile still writes the entry's header and computes its CRC and sizes: only its
-    compressor is replaced. Where zipfile has no such compressor to replace, it deflates
-    as usual.
+    compressor is replaced. Where zipfile has no such compressor to replace, chunks are
+    written and deflated as usual.
     """
 
     WORKERS = 2
-    AHEAD = 3  # chunks deflated ahead of the one being written
+    AHEAD = 3  # chunks made ahead of the one being written
 
     def __init__(self, entry: Any) -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
 
         self._entry = entry
         self._pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="xlsx-deflate")
-        self._pending: collections.deque[tuple[int, Future[bytes]]] = collections.deque()
+        self._pending: collections.deque[tuple[int, Future[tuple[bytes | memoryview, bytes]]]] = (
+            collections.deque())
         self._own = getattr(entry, "_compressor", None)
 
     @classmethod
@@ -749,30 +759,34 @@ class ParallelDeflate:
             deflate._pool.shutdown(wait=True, cancel_futures=True)
 
     @staticmethod
-    def _deflate(chunk: bytes | memoryview) -> bytes:
+    def _make(chunk: Chunk) -> tuple[bytes | memoryview, bytes]:
+        xml = chunk() if callable(chunk) else chunk
         packer = DEFLATE.compressobj(1, DEFLATE.DEFLATED, -15)
-        return packer.compress(chunk) + packer.flush(DEFLATE.Z_SYNC_FLUSH)
+        return xml, packer.compress(xml) + packer.flush(DEFLATE.Z_SYNC_FLUSH)
 
-    def ahead(self, chunks: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
-        """The chunks, each handed over once its deflated form is being made, a few ahead."""
+    def ahead(self, chunks: Iterable[Chunk]) -> Iterator[bytes | memoryview]:
+        """The chunks' XML, in order, each written and deflated on the workers a few chunks ahead."""
         if self._own is None:
-            yield from chunks
+            for chunk in chunks:
+                yield chunk() if callable(chunk) else chunk
             return
-        window: collections.deque[bytes | memoryview] = collections.deque()
+        window: collections.deque[Any] = collections.deque()  # futures of (xml, deflated)
         for chunk in chunks:
-            self._pending.append((len(chunk), self._pool.submit(self._deflate, chunk)))
-            window.append(chunk)
+            future = self._pool.submit(self._make, chunk)
+            window.append(future)
+            self._pending.append((-1, future))
             if len(window) > self.AHEAD:
-                yield window.popleft()
+                yield window.popleft().result()[0]
         while window:
-            yield window.popleft()
+            yield window.popleft().result()[0]
 
     def compress(self, data: bytes | memoryview) -> bytes:
-        """What zipfile calls with each chunk: its deflated form, made ahead."""
-        size, future = self._pending.popleft()
-        if size != len(data):
+        """What zipfile calls with each chunk's XML: its deflated form, made ahead."""
+        _, future = self._pending.popleft()
+        xml, deflated = future.result()
+        if len(xml) != len(data):
             raise RuntimeError("parallel deflate: chunks out of order")
-        return future.result()
+        return deflated
 
     def flush(self) -> bytes:
         """The end of the stream: an empty final block."""
@@ -789,9 +803,9 @@ def _joined(xml: pl.Series) -> bytes | memoryview:
     return xml.str.join("").item().encode("utf-8")
 
 
-def _produce(chunks: Iterable[bytes | memoryview], depth: int = 2) -> Iterator[bytes | memoryview]:
+def _produce(chunks: Iterable[Chunk], depth: int = 2) -> Iterator[Chunk]:
     """Run a chunk generator on a background thread, handing chunks over through a short queue."""
-    handoff: queue.Queue[tuple[bytes | memoryview | None, BaseException | None]] = queue.Queue(maxsize=depth)
+    handoff: queue.Queue[tuple[Chunk | None, BaseException | None]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def work() -> None:
