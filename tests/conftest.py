@@ -61,6 +61,21 @@ def case_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def sample_case(tmp_path: Path) -> Path:
+    """A case with samples/make_evidence.py's small server ingested (not yet extracted)."""
+    import subprocess
+    import sys
+
+    evidence = tmp_path / "evidence"
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "samples" / "make_evidence.py"),
+                    str(evidence)], check=True, capture_output=True)
+    case = tmp_path / "sample-case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E", "--timezone", "Europe/London")
+    run("ingest", case, evidence, expect=3)  # the sample holds a damaged zip
+    return case
+
+
+@pytest.fixture
 def open_test_case(case_dir: Path) -> Case:
     return open_case(case_dir)
 

@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 import subprocess
-import sys
 import time
 import zipfile
 from datetime import UTC, date, datetime
@@ -213,13 +212,8 @@ def test_a_cut_keeps_as_much_as_a_cell_holds_whatever_the_characters(tmp_path: P
     assert 32_700 < len(shown.encode("utf-16-le")) // 2 <= MAX_CELL
 
 
-def test_same_case_and_command_give_the_same_bytes(tmp_path: Path) -> None:
-    evidence = tmp_path / "evidence"
-    subprocess.run([sys.executable, str(ROOT / "samples" / "make_evidence.py"), str(evidence)], check=True,
-                   capture_output=True)
-    case_dir = tmp_path / "case"
-    run("case", "init", case_dir, "--case-ref", "OP-1", "--examiner", "E", "--timezone", "Europe/London")
-    run("ingest", case_dir, evidence, expect=None)
+def test_same_case_and_command_give_the_same_bytes(sample_case: Path, tmp_path: Path) -> None:
+    case_dir = sample_case
     run("extract", case_dir, expect=None)
     out = tmp_path / "JS-1.xlsx"
     run("exhibit", case_dir, "--ref", "JS/1", "-o", out)

@@ -14,20 +14,6 @@ from forensics.canonical import TABLES, schema
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def sample_case(tmp_path: Path) -> Path:
-    import subprocess
-    import sys
-
-    evidence = tmp_path / "evidence"
-    subprocess.run([sys.executable, str(ROOT / "samples" / "make_evidence.py"), str(evidence)], check=True,
-                   capture_output=True)
-    case = tmp_path / "case"
-    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E", "--timezone", "Europe/London")
-    run("ingest", case, evidence, expect=3)  # the sample holds a damaged zip
-    return case
-
-
 def test_extract_fills_the_canonical_tables_with_provenance(sample_case: Path) -> None:
     result = run("extract", sample_case)
     # sample-spoofcall, asterisk-cdr, and the recogniser (generic), which looked at sessions and did not map it
