@@ -198,7 +198,7 @@ def ingest(case_dir: Path, paths: tuple[str, ...], label: str | None, max_member
         problems = len(report.problems)
         click.echo(f"{report.new} new, {report.changed} changed, {report.metadata_changed} with new times only, "
                    f"{report.unchanged} unchanged; {report.members} archive members; "
-                   f"{report.bytes_read:,} bytes read; {problems} problem{'' if problems == 1 else 's'}")
+                   f"{report.bytes_read:,} bytes read; {_count(problems, 'problem')}")
     if report.problems:
         sys.exit(EXIT_WARNINGS)
 

@@ -403,13 +403,13 @@ def make_exhibit(case: Case, ref: str, output: Path | None, command: list[str], 
             plans = plan_sheets(case, specs, work, extra)
             report = _write(case, ref, title, plans, target, command, made)
         except BaseException:
-            for leftover in (_pending(target), _pending(target.with_name(f"{target.stem}.cut-values.parquet"))):
+            for leftover in (_pending(target), _pending(case.path / cut_values_path(target))):
                 leftover.unlink(missing_ok=True)
             raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
         rel = os.path.relpath(target, case.path)
-        cut_rel = f"exhibits/{target.stem}.cut-values.parquet"
+        cut_rel = cut_values_path(target)
         outputs: list[dict[str, Any]] = [{"path": rel, "sha256": report.sha256}]
         if report.cut_values:
             outputs.append({"path": report.cut_values, "sha256": sha256_file(_pending(case.path / cut_rel))})
@@ -485,7 +485,7 @@ def _write(case: Case, ref: str, title: str | None, plans: list[SheetPlan], targ
             name = sheet_name(base if part == 0 else f"{base} ({part + 1})", taken)
             first = part * SHEET_ROWS
             plan.parts.append((name, first, min(SHEET_ROWS, plan.rows - first)))
-    cut_rel = f"exhibits/{target.stem}.cut-values.parquet"
+    cut_rel = cut_values_path(target)
     cut_rows: list[dict[str, Any]] = []
 
     def write(handle: IO[bytes]) -> None:
@@ -514,6 +514,11 @@ def _write(case: Case, ref: str, title: str | None, plans: list[SheetPlan], targ
     sheets = [{"table": p.table.name, "kind": p.table.kind, "where": " AND ".join(p.conditions) or None, "rows": p.rows,
                "sheets": [{"name": n, "first_row": f + 1, "rows": c} for n, f, c in p.parts]} for p in plans]
     return ExhibitReport(target, sha256_file(_pending(target)), None, sheets, made, cut_values)
+
+
+def cut_values_path(target: Path) -> str:
+    """Where, relative to the case, the full text of an exhibit's over-long values is kept."""
+    return f"exhibits/{target.stem}.cut-values.parquet"
 
 
 def _pending(path: Path) -> Path:

@@ -740,10 +740,8 @@ class ParallelDeflate:
     def __init__(self, entry: Any) -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
 
-        self._entry = entry
         self._pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="xlsx-deflate")
-        self._pending: collections.deque[tuple[int, Future[tuple[bytes | memoryview, bytes]]]] = (
-            collections.deque())
+        self._pending: collections.deque[Future[tuple[bytes | memoryview, bytes]]] = collections.deque()
         self._own = getattr(entry, "_compressor", None)
 
     @classmethod
@@ -774,7 +772,7 @@ class ParallelDeflate:
         for chunk in chunks:
             future = self._pool.submit(self._make, chunk)
             window.append(future)
-            self._pending.append((-1, future))
+            self._pending.append(future)
             if len(window) > self.AHEAD:
                 yield window.popleft().result()[0]
         while window:
@@ -782,8 +780,7 @@ class ParallelDeflate:
 
     def compress(self, data: bytes | memoryview) -> bytes:
         """What zipfile calls with each chunk's XML: its deflated form, made ahead."""
-        _, future = self._pending.popleft()
-        xml, deflated = future.result()
+        xml, deflated = self._pending.popleft().result()
         if len(xml) != len(data):
             raise RuntimeError("parallel deflate: chunks out of order")
         return deflated

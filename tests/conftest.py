@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -42,6 +44,22 @@ def need_shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_DATA
+
+
+class OneWay(io.RawIOBase):
+    """A stream that cannot seek, as an archive member's may be; max_read makes its reads short too."""
+
+    def __init__(self, data: bytes, max_read: int | None = None) -> None:
+        self.inner = io.BytesIO(data)
+        self.max_read = max_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.inner.read(min(len(buffer), self.max_read or len(buffer)))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def run(*args: str | os.PathLike[str], expect: int | None = 0) -> Result:

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import OneWay
 
 from forensics.case import init_case
 from forensics.rawtables import SourceWriter
@@ -29,7 +30,7 @@ def read(tmp_path: Path, data: bytes, dialect: Dialect, *, fast: bool, block_siz
     """Read data into a fresh case: the table's manifest entry and problems, its frame, its Parquet bytes."""
     case = init_case(tmp_path, "REF", "Examiner", "UTC", ["test"])
     out = SourceWriter(case, {"path": "x.csv", "sha256": "0" * 64, "size": len(data), "format": "csv"})
-    stream: Any = io.BytesIO(data) if seekable else io.BufferedReader(OneWay(data))
+    stream: Any = io.BytesIO(data) if seekable else io.BufferedReader(OneWay(data, max_read=7))
     read_delimited(stream, "dir/x.csv", dialect, out, fast=fast, block_size=block_size)
     manifest = out.finish()
     [table] = manifest["tables"]
@@ -50,21 +51,6 @@ def assert_same(tmp_path: Path, data: bytes, dialect: Dialect, sizes: tuple[int,
         assert got_frame.equals(frame, null_equal=True), size
         assert got_parquet == parquet, size
     return frame
-
-
-class OneWay(io.RawIOBase):
-    """A stream that cannot seek, as an archive member's may be."""
-
-    def __init__(self, data: bytes) -> None:
-        self.inner = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        chunk = self.inner.read(min(len(buffer), 7))  # short reads too
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
 
 
 CSV = Dialect("utf-8", ",", '"', True, None, "csv")

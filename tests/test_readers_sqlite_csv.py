@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import OneWay
 
 from forensics.case import init_case
 from forensics.rawtables import SourceWriter
@@ -498,21 +499,6 @@ SYSLOG = b"".join(
 )
 def test_not_delimited_rejected(data: bytes, name: str) -> None:
     assert sniff_delimited(data, name) is None
-
-
-class OneWay(io.RawIOBase):
-    """A stream that cannot seek, as an archive member's may be."""
-
-    def __init__(self, data: bytes) -> None:
-        self.inner = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        chunk = self.inner.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
 
 
 def test_csv_unseekable_stream(tmp_path: Path) -> None:
