@@ -12,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FORENSICS := $(VENV)/bin/forensics
 RUNTIME_DEBS := libmagic1 postgresql-client
-BUILD_DEBS := gcc
+BUILD_DEBS := gcc libssl-dev
 TEST_DEBS := hashdeep p7zip-full mariadb-server mariadb-client postgresql postgresql-client libreoffice-calc
 
 .PHONY: setup setup-test demo test docs bench lint clean
@@ -27,7 +27,7 @@ define apt_install
 	fi
 endef
 
-$(VENV)/.installed: pyproject.toml forensics/_dumpscan.c forensics/_xlsxrows.c
+$(VENV)/.installed: pyproject.toml forensics/_dumpscan.c forensics/_xlsxrows.c forensics/_intake.c
 	$(call apt_install,$(RUNTIME_DEBS) $(BUILD_DEBS))
 	@$(PYTHON) -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || { \
 	  echo "installing python3-dev (the Python headers, to build the compiled dump scanner)"; \

@@ -12,9 +12,8 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from forensics.archives import (
     ArchiveReader,
@@ -24,17 +23,25 @@ from forensics.archives import (
     display,
     kind_of,
 )
-from forensics.filetype import HEAD_SIZE, FileTyper
-from forensics.hashing import CHUNK_SIZE, Digests, MultiHash, digest_bytes
+from forensics.filetype import HEAD_SIZE, LONG_LINE, FileTyper
+from forensics.hashing import CHUNK_SIZE, THREADED_MIN, Digests, MultiHash, digest_bytes
+
+try:
+    from forensics import _intake
+except ImportError:  # OpenSSL refuses MD5 or SHA-1 here (FIPS-only): hashlib does every file
+    _intake = None  # type: ignore[assignment]
 
 SPILL_ROWS = 20_000  # an archive's member rows past this many go to a part file from the worker
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 NOATIME = getattr(os, "O_NOATIME", 0)
 
 
-@dataclass(frozen=True)
-class DiskEntry:
-    """One thing found below an evidence root: its path and what lstat said."""
+class DiskEntry(NamedTuple):
+    """One thing found below an evidence root: its path and what lstat said.
+
+    A named tuple: the walk makes one per file and the ingest sends them to the worker
+    processes, where a dataclass costs several times more to build and to pickle.
+    """
 
     root: str
     path: str  # absolute, as the OS names it (surrogateescape)
@@ -136,8 +143,21 @@ def evidence_location(root: str, path: str, root_kind: str) -> str:
     return os.path.join(os.path.dirname(root) if root_kind == "file" else root, path)
 
 
-def stat_row(entry: DiskEntry) -> dict[str, Any]:
-    """The catalogue fields that lstat gives."""
+class SmallStat(NamedTuple):
+    """What the compiled reader's fstat gave, under os.stat_result's names."""
+
+    st_mode: int
+    st_size: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+    st_atime_ns: int
+    st_uid: int
+    st_gid: int
+    st_ino: int
+
+
+def stat_row(entry: DiskEntry, st: os.stat_result | SmallStat | None = None) -> dict[str, Any]:
+    """The catalogue fields that lstat gives (or st, the open file's fstat, when the walk made none)."""
     raw = os.fsencode(entry.rel)
     row: dict[str, Any] = {
         "root": entry.root,
@@ -147,7 +167,7 @@ def stat_row(entry: DiskEntry) -> dict[str, Any]:
         "depth": 0,
         "error": entry.error,
     }
-    st = entry.st
+    st = entry.st or st
     if st is None:
         row["kind"] = "other"
         return row
@@ -232,12 +252,16 @@ class FileReader:
         however many members an archive holds.
         """
         self.last_spilled = 0
+        if _intake is not None:
+            rows = self._read_small(entry)
+            if rows is not None:
+                return rows
         try:
             fd = open_read_only(entry.path)
         except OSError as exc:
             if entry.st is None:
                 try:
-                    entry = replace(entry, st=os.lstat(entry.path))
+                    entry = entry._replace(st=os.lstat(entry.path))
                 except OSError:
                     pass
             row = stat_row(entry)
@@ -246,7 +270,7 @@ class FileReader:
         try:
             before = os.fstat(fd)
             if entry.st is None:
-                entry = replace(entry, st=before)
+                entry = entry._replace(st=before)
             row = stat_row(entry)
             rows = [row]
             if not stat.S_ISREG(before.st_mode):
@@ -275,6 +299,28 @@ class FileReader:
         finally:
             os.close(fd)
         return rows
+
+    def _read_small(self, entry: DiskEntry) -> list[dict[str, Any]] | None:
+        """The row of a small regular file read and hashed by the compiled reader, or None.
+
+        None whenever the file is anything but plain (larger than THREADED_MIN, not a
+        regular file, unreadable, changing, an archive): read() then does it the general
+        way, which decides every error and opens archives.
+        """
+        if entry.st is not None and (not stat.S_ISREG(entry.st.st_mode) or entry.st.st_size > THREADED_MIN):
+            return None
+        found = _intake.read_small(entry.path, THREADED_MIN, HEAD_SIZE, LONG_LINE)
+        if found is None:
+            return None
+        data = found[8]
+        if self.open_archives and container_kind(data[:512]) is not None:
+            return None
+        row = stat_row(entry, SmallStat(*found[:8]))
+        row.update(md5=found[9], sha1=found[10], sha256=found[11])
+        if self.type_files:
+            typed = self.typer.identify(data[:HEAD_SIZE], found[11], plain_lines=found[12])
+            row.update(mime=typed.mime, description=typed.description, typed_by=typed.typed_by)
+        return [row]
 
     def _members(self, fd: int, kind: str, row: dict[str, Any]) -> list[dict[str, Any]]:
         members: list[dict[str, Any]] = []

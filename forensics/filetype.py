@@ -73,16 +73,18 @@ class FileTyper:
         magic.magic_load(self._text_only_mime, None)
         self._by_content: dict[str, FileType] = {}
 
-    def identify(self, head: bytes, sha256: str | None = None) -> FileType:
+    def identify(self, head: bytes, sha256: str | None = None, plain_lines: bool | None = None) -> FileType:
         """Type a file from its first bytes (up to HEAD_SIZE).
 
         With the SHA-256 of the whole file, content already typed by this typer is not
-        typed again (seized servers hold many copies of the same files).
+        typed again (seized servers hold many copies of the same files). plain_lines, when
+        known (the compiled reader tells), says whether head is plain ASCII lines (see
+        _text_description).
         """
         if not head:  # what libmagic says of an empty file (it decides by the file's size)
             return FileType("inode/x-empty", "empty", "signature")
         if not self.full_typing:
-            quick = self._quick(head)
+            quick = self._quick(head, plain_lines)
             if quick is not None:
                 return quick
         if sha256 is not None and (known := self._by_content.get(sha256)) is not None:
@@ -106,7 +108,7 @@ class FileTyper:
             return FileType(_text(magic.magic_buffer(self._text_only_mime, head)), description, "libmagic")
         return FileType(self._mime.from_buffer(head), description, "libmagic")
 
-    def _quick(self, head: bytes) -> FileType | None:
+    def _quick(self, head: bytes, plain_lines: bool | None = None) -> FileType | None:
         for offset, signature, mime, description in _SIGNATURES_BY_FIRST_BYTE.get(head[0], ()):
             if head.startswith(signature, offset):
                 return FileType(mime, description, "signature")
@@ -115,21 +117,31 @@ class FileTyper:
         opening = head[:16].lower()
         for prefix, mime, description in TEXT_OPENINGS:
             if opening.startswith(prefix):
-                text = self._text_description(head)
+                text = self._text_description(head, plain_lines)
                 if "text" not in text:
                     return None
                 return FileType(mime, f"{description}, {text}", "signature")
         return None
 
-    def _text_description(self, head: bytes) -> str:
+    def _text_description(self, head: bytes, plain_lines: bool | None = None) -> str:
         """libmagic's words for the text itself (encoding, line ends), without soft magic.
 
         Plain ASCII with LF line ends and no line past LONG_LINE is "ASCII text" (checked
         against libmagic in the tests); anything else is asked of libmagic.
         """
-        if not head.translate(None, _PLAIN_ASCII) and b"\n" in head and max(map(len, head.split(b"\n"))) <= LONG_LINE:
+        if plain_lines is None:
+            plain_lines = is_plain_lines(head)
+        if plain_lines:
             return "ASCII text"
         return _text(magic.magic_buffer(self._text_only, head))
+
+
+def is_plain_lines(head: bytes) -> bool:
+    """Plain ASCII (tab, LF, VT, FF, printable), at least one LF, no line past LONG_LINE bytes.
+
+    The compiled reader (forensics/_intake.c) makes the same check; tests compare them.
+    """
+    return not head.translate(None, _PLAIN_ASCII) and b"\n" in head and max(map(len, head.split(b"\n"))) <= LONG_LINE
 
 
 def _text(value: bytes | str | None) -> str:

@@ -46,6 +46,7 @@ from forensics.evidence import (
 I_ROOT, I_PATH, I_SIZE, I_SHA256, I_ERROR = (COLUMN_NAMES.index(name) for name in ("root", "path", "size", "sha256", "error"))
 BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
+MANIFEST_SLICE = 200_000  # catalogue rows hashed at a time for the audit log's root manifests
 
 @dataclass
 class IngestReport:
@@ -261,18 +262,22 @@ def root_manifests(case: Case, roots: list[str]) -> list[dict[str, Any]]:
     """Each evidence root as an audit-log input: its current entries and the SHA-256 of its
     manifest, a line 'sha256 size path' per current entry in path order.
 
-    Read lazily, only the columns needed, so memory stays small for large catalogues.
+    Read lazily, only the columns needed; the lines are made by Polars and hashed a slice
+    at a time.
     """
     wanted = sorted(set(roots))
     if not wanted:
         return []
+    line = pl.format("{} {} {}\n", pl.col("sha256").fill_null("-"),
+                     pl.col("size").cast(pl.String).fill_null("-"), pl.col("path"))
     rows = (current(case, ["root", "path", "sha256", "size"]).filter(pl.col("root").is_in(wanted))
-            .collect())
+            .select("root", line.alias("line")).collect())
     digests = {root: hashlib.sha256() for root in wanted}
     counts = dict.fromkeys(wanted, 0)
-    for root, path, sha256, size in rows.iter_rows():
-        digests[root].update(f"{sha256 or '-'} {size if size is not None else '-'} {path}\n".encode())
-        counts[root] += 1
+    for piece in rows.iter_slices(MANIFEST_SLICE):
+        for (root,), lines in piece.group_by("root", maintain_order=True):
+            digests[root].update(lines.select(pl.col("line").str.join("")).item().encode())
+            counts[root] += lines.height
     return [{"path": root, "entries": counts[root], "sha256": digests[root].hexdigest()} for root in wanted]
 
 

@@ -1,0 +1,103 @@
+"""The compiled small-file reader (forensics/_intake.c) against the Python reader it stands in for."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from forensics import _intake, evidence
+from forensics.archives import Limits
+from forensics.evidence import FileReader, walk
+from forensics.filetype import HEAD_SIZE, LONG_LINE, is_plain_lines
+from forensics.hashing import THREADED_MIN
+from tests.conftest import write
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("inner/dump.sql", "INSERT INTO t VALUES (1);\n")
+    return buffer.getvalue()
+
+
+def _evidence(root: Path) -> Path:
+    """Files of every kind the compiled reader takes, and of the kinds it must hand back."""
+    rng = random.Random(3)
+    write(root / "empty", b"")
+    write(root / "index.php", b"<?php\necho 'hello';\n")
+    write(root / "long-line.php", b"<?php\n" + b"a" * (LONG_LINE + 1) + b"\n")
+    write(root / "latin1.php", b"<?php\necho '\xe9t\xe9';\n")
+    write(root / "page.html", b"<!DOCTYPE html>\n<html><body>x</body></html>\n")
+    write(root / "logo.png", b"\x89PNG\r\n\x1a\n" + bytes(rng.randrange(256) for _ in range(500)))
+    write(root / "notes.txt", b"just some words\n")
+    write(root / "at-limit.bin", os.urandom(THREADED_MIN))
+    write(root / "past-limit.bin", os.urandom(THREADED_MIN + 1))
+    write(root / "site.zip", _zip_bytes())
+    write(root / os.fsdecode(b"caf\xe9.php"), b"<?php\n")
+    os.mkfifo(root / "pipe")
+    os.symlink("index.php", root / "link.php")
+    return root
+
+
+def _rows(root: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict]]:
+    monkeypatch.setattr(evidence, "_intake", _intake if compiled else None)
+    reader = FileReader(Limits(), None)
+    found = {}
+    for entry in walk(os.fspath(root), stat_files=False):
+        if entry.is_file:
+            found[entry.rel] = reader.read(entry)
+            if compiled and entry.rel.endswith(".php"):
+                assert reader._read_small(entry) is not None, entry.rel  # taken by the compiled reader
+    return found
+
+
+def test_compiled_reader_gives_the_rows_of_the_python_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _evidence(tmp_path / "evidence")
+    compiled = _rows(root, True, monkeypatch)
+    python = _rows(root, False, monkeypatch)
+    assert compiled == python
+    assert len(compiled["site.zip"]) == 2  # the archive still opened, by the general reader
+    assert compiled["index.php"][0]["description"] == "PHP script, ASCII text"
+    assert compiled["past-limit.bin"][0]["sha256"] == hashlib.sha256((root / "past-limit.bin").read_bytes()).hexdigest()
+
+
+def test_compiled_reader_hands_back_what_is_not_a_plain_small_file(tmp_path: Path) -> None:
+    root = _evidence(tmp_path / "evidence")
+    take = _intake.read_small
+    assert take(os.fsencode(root / "index.php"), THREADED_MIN, HEAD_SIZE, LONG_LINE) is not None
+    assert take(os.fsencode(root / "at-limit.bin"), THREADED_MIN, HEAD_SIZE, LONG_LINE) is not None
+    for name in ("past-limit.bin", "pipe", "link.php", "missing", ""):
+        assert take(os.fsencode(root / name), THREADED_MIN, HEAD_SIZE, LONG_LINE) is None, name
+
+
+def test_compiled_reader_hashes_and_stats_as_python_does(tmp_path: Path) -> None:
+    for size in (0, 1, 55, 56, 64, 4095, 65537):
+        path = write(tmp_path / f"f{size}", os.urandom(size))
+        mode, length, mtime, ctime, atime, uid, gid, inode, data, md5, sha1, sha256, _ = _intake.read_small(
+            os.fsencode(path), THREADED_MIN, HEAD_SIZE, LONG_LINE)
+        st = os.stat(path)
+        assert (mode, length, mtime, ctime, uid, gid, inode) == (
+            st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_gid, st.st_ino)
+        assert atime == st.st_atime_ns  # reading did not move it
+        assert data == path.read_bytes()
+        assert (md5, sha1, sha256) == (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
+                                       hashlib.sha256(data).hexdigest())
+
+
+def test_compiled_plain_lines_check_equals_the_python_one(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    alphabet = b"ab \t\n\r\x0b\x0c\x00\x7f\x80\xe9~"
+    samples = [b"", b"\n", b"a", b"a\n", b"a" * LONG_LINE + b"\n", b"a" * (LONG_LINE + 1) + b"\n",
+               b"\n" + b"a" * (LONG_LINE + 1), b"x\n" + b"a" * LONG_LINE]
+    samples += [bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 40))) for _ in range(400)]
+    samples += [b"\n".join(b"a" * rng.randrange(LONG_LINE - 2, LONG_LINE + 3) for _ in range(3)) for _ in range(50)]
+    for index, data in enumerate(samples):
+        path = write(tmp_path / f"s{index}", data)
+        plain = _intake.read_small(os.fsencode(path), THREADED_MIN, HEAD_SIZE, LONG_LINE)[-1]
+        assert plain == is_plain_lines(data), data
