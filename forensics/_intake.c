@@ -63,6 +63,10 @@ static int plain_ascii_lines(const unsigned char *p, size_t n, size_t long_line)
     return newline;
 }
 
+static int ns_fits(struct timespec t) {
+    return t.tv_sec > -9223372035LL && t.tv_sec < 9223372035LL;
+}
+
 static int open_read_only(const char *path) {
     int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
     int fd = open(path, flags | O_NOATIME);
@@ -102,6 +106,9 @@ static int read_one(const char *path, size_t limit, size_t head_size, size_t lon
     if (got != (size_t)out->st.st_size || fstat(fd, &after) != 0 || after.st_size != out->st.st_size
         || after.st_mtim.tv_sec != out->st.st_mtim.tv_sec || after.st_mtim.tv_nsec != out->st.st_mtim.tv_nsec)
         goto done;
+    /* Times past what int64 nanoseconds hold (before 1677 or after 2262: forged or
+       damaged) are left to the Python reader, which decides what to record. */
+    if (!ns_fits(out->st.st_mtim) || !ns_fits(out->st.st_ctim) || !ns_fits(out->st.st_atim)) goto done;
     out->len = got;
     if (digest_hex(md5_md, out->data, got, out->md5, &out->md5_len) < 0
         || digest_hex(sha1_md, out->data, got, out->sha1, &out->sha1_len) < 0

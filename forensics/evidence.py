@@ -34,6 +34,7 @@ except ImportError:  # OpenSSL refuses MD5 or SHA-1 here (FIPS-only): hashlib do
 SPILL_ROWS = 20_000  # an archive's member rows past this many go to a part file from the worker
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 NOATIME = getattr(os, "O_NOATIME", 0)
+NS_MIN, NS_MAX = -(2**63), 2**63 - 1  # the catalogue's times are 64-bit nanoseconds
 
 
 class DiskEntry(NamedTuple):
@@ -182,6 +183,13 @@ def stat_row(entry: DiskEntry, st: os.stat_result | SmallStat | None = None) -> 
         gid=st.st_gid,
         inode=st.st_ino,
     )
+    beyond = [f"{name} {row[name] // 10**9} s" for name in ("mtime", "ctime", "atime") if not NS_MIN <= row[name] <= NS_MAX]
+    if beyond:  # forged or damaged: kept in the message, the column cannot hold it
+        for name in ("mtime", "ctime", "atime"):
+            if not NS_MIN <= row[name] <= NS_MAX:
+                row[name] = None
+        row["error"] = (f"{', '.join(beyond)} since 1970 lie outside the times the catalogue holds "
+                        "(1677 to 2262); recorded as null")
     if stat.S_ISLNK(st.st_mode):
         try:
             row["link_target"] = display(os.fsencode(os.readlink(entry.path)))
@@ -253,7 +261,7 @@ class FileReader:
         """
         self.last_spilled = 0
         if _intake is not None:
-            rows = self._read_small(entry)
+            rows, entry = self._read_small(entry)
             if rows is not None:
                 return rows
         try:
@@ -300,27 +308,29 @@ class FileReader:
             os.close(fd)
         return rows
 
-    def _read_small(self, entry: DiskEntry) -> list[dict[str, Any]] | None:
+    def _read_small(self, entry: DiskEntry) -> tuple[list[dict[str, Any]] | None, DiskEntry]:
         """The row of a small regular file read and hashed by the compiled reader, or None.
 
         None whenever the file is anything but plain (larger than THREADED_MIN, not a
         regular file, unreadable, changing, an archive): read() then does it the general
-        way, which decides every error and opens archives.
+        way, which decides every error and opens archives. An archive comes back with the
+        stat taken before the compiled reader read it, so the row keeps the access time
+        as found even where O_NOATIME is not allowed.
         """
         if entry.st is not None and (not stat.S_ISREG(entry.st.st_mode) or entry.st.st_size > THREADED_MIN):
-            return None
+            return None, entry
         found = _intake.read_small(entry.path, THREADED_MIN, HEAD_SIZE, LONG_LINE)
         if found is None:
-            return None
+            return None, entry
         data = found[8]
         if self.open_archives and container_kind(data[:512]) is not None:
-            return None
+            return None, entry if entry.st is not None else entry._replace(st=SmallStat(*found[:8]))
         row = stat_row(entry, SmallStat(*found[:8]))
         row.update(md5=found[9], sha1=found[10], sha256=found[11])
         if self.type_files:
             typed = self.typer.identify(data[:HEAD_SIZE], found[11], plain_lines=found[12])
             row.update(mime=typed.mime, description=typed.description, typed_by=typed.typed_by)
-        return [row]
+        return [row], entry
 
     def _members(self, fd: int, kind: str, row: dict[str, Any]) -> list[dict[str, Any]]:
         members: list[dict[str, Any]] = []

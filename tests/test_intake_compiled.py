@@ -16,7 +16,7 @@ from forensics.archives import Limits
 from forensics.evidence import FileReader, walk
 from forensics.filetype import HEAD_SIZE, LONG_LINE, is_plain_lines
 from forensics.hashing import THREADED_MIN
-from tests.conftest import write
+from tests.conftest import rows_of, run, write
 
 
 def _zip_bytes() -> bytes:
@@ -88,6 +88,39 @@ def test_compiled_reader_hashes_and_stats_as_python_does(tmp_path: Path) -> None
         assert data == path.read_bytes()
         assert (md5, sha1, sha256) == (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
                                        hashlib.sha256(data).hexdigest())
+
+
+def test_compiled_reader_keeps_each_stat_field_apart(tmp_path: Path) -> None:
+    path = write(tmp_path / "f", b"<?php\n")
+    os.utime(path, ns=(1_500_000_000_123_456_789, 1_400_000_000_987_654_321))  # atime, mtime
+    if os.geteuid() == 0:
+        os.chown(path, 1234, 5678)
+    mode, size, mtime, ctime, atime, uid, gid, inode, *_ = _intake.read_small(
+        os.fsencode(path), THREADED_MIN, HEAD_SIZE, LONG_LINE)
+    st = os.stat(path)
+    assert mtime == 1_400_000_000_987_654_321 and atime == 1_500_000_000_123_456_789
+    assert ctime == st.st_ctime_ns != mtime
+    assert (uid, gid) == (st.st_uid, st.st_gid)
+    assert (mode, size, inode) == (st.st_mode, 6, st.st_ino)
+
+
+def test_times_past_what_the_catalogue_holds_go_to_the_python_reader(tmp_path: Path) -> None:
+    path = write(tmp_path / "forged", b"<?php\n")
+    try:
+        os.utime(path, (10_413_792_000, 10_413_792_000))  # 2300-01-01: past int64 nanoseconds
+    except (OSError, OverflowError):
+        pytest.skip("this file system cannot hold a time in 2300")
+    if os.stat(path).st_mtime_ns < 2**63:
+        pytest.skip("this file system clamped the time")
+    assert _intake.read_small(os.fsencode(path), THREADED_MIN, HEAD_SIZE, LONG_LINE) is None
+    write(tmp_path / "plain.php", b"<?php\n")
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "T-1", "--examiner", "tester")
+    result = run("ingest", case, tmp_path / "forged", tmp_path / "plain.php", expect=None)
+    assert "forged: mtime 10413792000 s, atime 10413792000 s since 1970 lie outside" in result.output
+    rows = rows_of(case)
+    assert rows["forged"]["mtime"] is None and rows["forged"]["sha256"] is not None
+    assert rows["plain.php"]["error"] is None
 
 
 def test_compiled_plain_lines_check_equals_the_python_one(tmp_path: Path) -> None:
