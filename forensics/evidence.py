@@ -183,13 +183,11 @@ def stat_row(entry: DiskEntry, st: os.stat_result | SmallStat | None = None) -> 
         gid=st.st_gid,
         inode=st.st_ino,
     )
-    beyond = [f"{name} {row[name] // 10**9} s" for name in ("mtime", "ctime", "atime") if not NS_MIN <= row[name] <= NS_MAX]
+    beyond = [name for name in ("mtime", "ctime", "atime") if not NS_MIN <= row[name] <= NS_MAX]
     if beyond:  # forged or damaged: kept in the message, the column cannot hold it
-        for name in ("mtime", "ctime", "atime"):
-            if not NS_MIN <= row[name] <= NS_MAX:
-                row[name] = None
-        row["error"] = (f"{', '.join(beyond)} since 1970 lie outside the times the catalogue holds "
-                        "(1677 to 2262); recorded as null")
+        row["error"] = (f"{', '.join(f'{name} {row[name] // 10**9} s' for name in beyond)} since 1970 lie "
+                        "outside the times the catalogue holds (1677 to 2262); recorded as null")
+        row.update(dict.fromkeys(beyond))
     if stat.S_ISLNK(st.st_mode):
         try:
             row["link_target"] = display(os.fsencode(os.readlink(entry.path)))
