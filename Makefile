@@ -27,7 +27,7 @@ define apt_install
 	fi
 endef
 
-$(VENV)/.installed: pyproject.toml forensics/_dumpscan.c forensics/_xlsxrows.c forensics/_intake.c
+$(VENV)/.installed: pyproject.toml forensics/_dumpscan.c forensics/_xlsxrows.c forensics/_intake.c forensics/_csvcheck.c
 	$(call apt_install,$(RUNTIME_DEBS) $(BUILD_DEBS))
 	@$(PYTHON) -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || { \
 	  echo "installing python3-dev (the Python headers, to build the compiled dump scanner)"; \

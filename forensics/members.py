@@ -118,6 +118,35 @@ def open_catalogued(row: dict[str, Any], tmp_dir: Path) -> Iterator[HashingStrea
         yield HashingStream(read)
 
 
+def member_heads(row: dict[str, Any], container: str, names: set[str], size: int, tmp_dir: Path) -> dict[str, bytes]:
+    """The first `size` bytes of the named members of one tar container, read in one pass over it.
+
+    row: any catalogue row under the same archive on disk (root, root_kind, archive);
+    container: the tar's chain (the archive itself or a member of it, "a.tar.gz!a.tar");
+    names: member names inside it. Opening each member on its own reads a streamed tar from
+    its start every time; this reads it once. Members not met are left out.
+    """
+    heads: dict[str, bytes] = {}
+    with ExitStack() as stack:
+        location = evidence_location(row["root"], row["archive"], row["root_kind"])
+        handle: Any = stack.enter_context(os.fdopen(open_read_only(location), "rb"))
+        if container != row["archive"]:
+            spool = stack.enter_context(tempfile.TemporaryDirectory(dir=tmp_dir, prefix="member-"))
+            rest = container[len(row["archive"]) + len(SEP):]
+            handle = PrefixedStream(b"", _descend(stack, handle, rest, Path(spool), row["archive"]))
+        head = handle.read(HEAD)
+        if container_kind(head) != "tar":
+            raise ForensicsError(f"{container}: not a tar archive")
+        archive = stack.enter_context(tarfile.open(fileobj=PrefixedStream(head, handle.read), mode="r|"))  # type: ignore[call-overload]
+        for member in archive:
+            name = display(to_bytes(member.name))
+            if member.isfile() and name in names and name not in heads:
+                extracted = archive.extractfile(member)
+                assert extracted is not None
+                heads[name] = extracted.read(size)
+    return heads
+
+
 def _descend(stack: ExitStack, handle: IO[bytes], rest: str, spool: Path, chain: str) -> Callable[[int], bytes]:
     """The reader of member `rest` (a!b!c) inside the container whose bytes handle gives."""
     head = handle.read(HEAD)

@@ -187,12 +187,17 @@ def phone_valid(e164: str | None) -> bool | None:
 
 # Digits with spaces or hyphens between them (and a leading +): libphonenumber reads them as the
 # bare digits, so "020 7946 0000" and "02079460000" are parsed once, as one distinct value.
-_PLAIN_NUMBER = r"^\+?[0-9][0-9 \-]*$"
+_PLAIN_NUMBER = re.compile(r"\+?[0-9][0-9 \-]*")
 
 
 @functools.lru_cache(maxsize=1 << 20)
 def _phone_e164_cached(text: str, region: str | None) -> str | None:
     return phone_e164(text, region)
+
+
+def _phone_key(text: str) -> str:
+    """The text libphonenumber is asked about: a plain number without its spaces and hyphens."""
+    return text.replace(" ", "").replace("-", "") if _PLAIN_NUMBER.fullmatch(text) else text
 
 
 def phone_e164_expr(column: Column, region: str | None) -> pl.Expr:
@@ -203,14 +208,10 @@ def phone_e164_expr(column: Column, region: str | None) -> pl.Expr:
     layouts is parsed once: the cost follows the distinct numbers, not the rows.
     """
     region = _check_region(region)
-
-    def convert(series: pl.Series) -> pl.Series:
-        text = _as_text(series)
-        plain = text.str.contains(_PLAIN_NUMBER).fill_null(False)
-        key = pl.select(pl.when(plain).then(text.str.replace_all(r"[ \-]", "")).otherwise(text)).to_series()
-        return _map_distinct(key, lambda v: _phone_e164_cached(v, region), pl.String)
-
-    return _col(column).map_batches(convert, return_dtype=pl.String)
+    return _col(column).map_batches(
+        lambda s: _map_distinct(_as_text(s), lambda v: _phone_e164_cached(_phone_key(v), region), pl.String),
+        return_dtype=pl.String,
+    )
 
 
 def phone_valid_expr(column: Column) -> pl.Expr:
@@ -343,14 +344,18 @@ def _fast_times(text: pl.Series, timezone: str, day_first: bool | None,
     frame = pl.DataFrame({"t": iso})
     t = pl.col("t")
     naive = t.str.contains(_FAST_NAIVE)
-    aware = t.str.contains(_FAST_AWARE)
-    epoch = t.str.contains(r"^(?:[0-9]{10}|[0-9]{13}|[0-9]{16})$")
     spaced = t.str.replace("T", " ", literal=True)
     local = (
         spaced.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)
         .dt.replace_time_zone(timezone, ambiguous=ambiguous, non_existent="null")
         .dt.convert_time_zone("UTC")
     )
+    naive_mask = frame.select(naive.fill_null(False))["t"]
+    if naive_mask.sum() == len(text) - text.null_count():  # the usual column: every value local time
+        out = frame.select(pl.when(naive).then(local).otherwise(None).alias("time"))
+        return out["time"], naive_mask.alias("handled")
+    aware = t.str.contains(_FAST_AWARE)
+    epoch = t.str.contains(r"^(?:[0-9]{10}|[0-9]{13}|[0-9]{16})$")
     offset = (
         spaced.str.replace(r"Z$", "+00:00").str.replace(r"([+-][0-9]{2})$", "${1}:00")
         .str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%d %H:%M:%S%.f%z", strict=False)
@@ -374,10 +379,17 @@ def _times(series: pl.Series, timezone: str, day_first: bool | None,
     """to_utc over a Series: Polars' parser where it can, to_utc per distinct value elsewhere."""
     text = _as_text(series).str.strip_chars()
     fast, handled = _fast_times(text, timezone, day_first, ambiguous)
-    rest = text.filter(~handled)
-    slow = _map_distinct(rest, lambda v: to_utc(v, timezone, day_first, ambiguous), TIME_DTYPE)
-    merged = fast.scatter((~handled).arg_true(), slow) if len(rest) else fast
+    merged = _with_the_rest(fast, handled, text, lambda v: to_utc(v, timezone, day_first, ambiguous), TIME_DTYPE)
     return merged.alias(series.name)
+
+
+def _with_the_rest(fast: pl.Series, handled: pl.Series, text: pl.Series, func: Callable[[str], Any],
+                   dtype: pl.DataType) -> pl.Series:
+    """fast where handled is true; elsewhere func applied to text, once per distinct value."""
+    rest = text.filter(~handled)
+    if not len(rest):
+        return fast
+    return fast.scatter((~handled).arg_true(), _map_distinct(rest, func, dtype))
 
 
 def to_utc_expr(column: Column, timezone: str, day_first: bool | None = None,
@@ -505,9 +517,21 @@ def currency_of(raw: str | None) -> str | None:
     return _CODES.get(token.upper())
 
 
+# Plain decimals that fit Decimal(38, 18): Polars' cast reads them exactly as `amount` does.
+_FAST_AMOUNT = r"^[+-]?[0-9]{1,20}(?:\.[0-9]{1,18})?$"
+
+
+def _amounts(series: pl.Series) -> pl.Series:
+    """`amount` over a Series: plain decimals cast by Polars, the rest once per distinct value."""
+    text = _as_text(series)
+    handled = text.str.contains(_FAST_AMOUNT).fill_null(False)
+    fast = pl.select(pl.when(handled).then(text).otherwise(None)).to_series().cast(AMOUNT_DTYPE)
+    return _with_the_rest(fast, handled, text, amount, AMOUNT_DTYPE).alias(series.name)
+
+
 def amount_expr(column: Column) -> pl.Expr:
-    """`amount` over a column, as Decimal(38, 18), one call per distinct value."""
-    return _text_expr(column, lambda v: amount(v), AMOUNT_DTYPE)
+    """`amount` over a column, as Decimal(38, 18): plain decimals vectorised, the rest one call per distinct value."""
+    return _col(column).map_batches(_amounts, return_dtype=AMOUNT_DTYPE)
 
 
 def currency_of_expr(column: Column) -> pl.Expr:

@@ -23,11 +23,12 @@ from typing import Any
 
 import polars as pl
 
+from forensics.archives import SEP
 from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import current
 from forensics.evidence import evidence_location
-from forensics.members import HashingStream, PrefixedStream, open_catalogued
+from forensics.members import HashingStream, PrefixedStream, member_heads, open_catalogued
 from forensics.rawtables import SOURCE_FILE, SourceWriter, read_manifests, source_key
 from forensics.readers.delimited import read_delimited, sniff_delimited
 from forensics.readers.sqldump import SqlDumpReader
@@ -41,7 +42,7 @@ _MYSQL_MARKS = (b"-- MySQL dump", b"-- MariaDB dump", b"-- phpMyAdmin SQL Dump",
 _POSTGRES_MARKS = (b"-- PostgreSQL database dump", b"SET client_encoding", b"SET standard_conforming_strings",
                    b"pg_catalog.", b" FROM stdin;")
 
-CATALOGUE_COLUMNS = ["root", "root_kind", "path", "archive", "kind", "size", "sha256", "mime", "description", "error"]
+CATALOGUE_COLUMNS = ["root", "root_kind", "path", "parent", "archive", "kind", "size", "sha256", "mime", "description", "error"]
 
 
 @dataclass
@@ -104,6 +105,7 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
     # Where the same content is at several paths it is read once: from an intact container first.
     rows = sorted(frame.to_dicts(), key=lambda r: (r["archive"] in damaged, r["root"], r["path"]))
     case.tmp_dir.mkdir(exist_ok=True)
+    heads = _tar_member_heads(case, frame, [r for r in rows if might_be_source(r) and r["sha256"] not in done])
     for row in rows:
         if not might_be_source(row):
             continue
@@ -111,6 +113,9 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
             report.already_read += 1
             continue
         report.looked_at += 1
+        head = heads.get(row["path"])
+        if head is not None and sniff_format(head, row["path"].rsplit("!", 1)[-1]) is None:
+            continue  # not a source: its first bytes, read with its tar's other members, say so
         known_problems = len(report.problems)
         manifest = _read_one(case, row, report, progress)
         if on_problem:
@@ -126,6 +131,32 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
                     if on_problem:
                         on_problem(text)
     return report
+
+
+def _tar_member_heads(case: Case, frame: pl.DataFrame, candidates: list[dict[str, Any]]) -> dict[str, bytes]:
+    """The first bytes of candidates that are members of a tar holding several, by path, one pass per tar.
+
+    A streamed tar (inside gzip, say) is read from its start each time one of its members
+    is opened; sniffing its members together reads it once. Where that fails, nothing is
+    given and each member is opened on its own, with its problems reported as usual.
+    """
+    tars = set(frame.filter(pl.col("mime") == "application/x-tar")["path"].to_list())
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in candidates:
+        parent = row["parent"] if row["archive"] is not None else None
+        if parent in tars and row["path"].startswith(f"{parent}{SEP}"):
+            groups.setdefault(parent, []).append(row)
+    heads: dict[str, bytes] = {}
+    for parent, members in groups.items():
+        if len(members) < 2:
+            continue
+        names = {m["path"][len(parent) + len(SEP):] for m in members}
+        try:
+            found = member_heads(members[0], parent, names, SNIFF_BYTES, case.tmp_dir)
+        except Exception:  # noqa: BLE001 - each member is then opened on its own and its problem reported
+            continue
+        heads.update({f"{parent}{SEP}{name}": head for name, head in found.items()})
+    return heads
 
 
 def _read_one(case: Case, row: dict[str, Any], report: ReadReport,

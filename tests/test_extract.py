@@ -12,7 +12,12 @@ import zipfile
 from pathlib import Path
 
 import polars as pl
+import pytest
 from conftest import run, sha256, tree_state, write
+
+from forensics import members, sources
+from forensics.case import open_case
+from forensics.sources import read_sources
 
 DUMP = (b"-- MySQL dump 10.13\n/*!40101 SET NAMES utf8mb4 */;\n"
         b"CREATE TABLE `users` (`id` int NOT NULL, `login` varchar(50), `email` varchar(100)) ENGINE=InnoDB;\n"
@@ -97,6 +102,44 @@ def test_extract_reads_every_source_once_and_tables_lists_them(tmp_path: Path) -
     run("verify", case)  # raw tables still match what the audit log recorded
     (case / users["parquet"]).write_bytes(b"tampered")
     assert "audit log recorded" in run("verify", case, expect=1).stdout
+
+
+def _backup_tar(root: Path) -> None:
+    """A tar.gz backup of a web root and its database, as seized servers keep them."""
+    tarred = io.BytesIO()
+    members = {"backup/shop.sql": DUMP, "backup/customers.csv": b"id,name\n1,Alice\n2,Bob\n",
+               "html/index.php": b"<?php echo 'hello'; ?>\n", "html/home.html": b"<html><body>hi</body></html>\n",
+               "html/notes.txt": b"remember to rotate the logs\n"}
+    with tarfile.open(fileobj=tarred, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    write(root / "backups/site.tar.gz", tarred.getvalue())
+
+
+@pytest.mark.parametrize("one_pass_fails", [False, True])
+def test_members_of_a_tar_are_sniffed_in_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  one_pass_fails: bool) -> None:
+    """Reading a streamed tar once for all its members' first bytes; opening each on its own where that fails."""
+    evidence = tmp_path / "evidence"
+    _backup_tar(evidence)
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E")
+    run("ingest", case, evidence)
+    opened = []
+    real_open = members.open_read_only
+    monkeypatch.setattr(members, "open_read_only", lambda path: opened.append(path) or real_open(path))
+    if one_pass_fails:
+        def broken(*args: object) -> dict[str, bytes]:
+            raise OSError("read error")
+        monkeypatch.setattr(sources, "member_heads", broken)
+    report = read_sources(open_case(case))
+    read = sorted(m["path"] for m in report.read)
+    assert read == ["backups/site.tar.gz!site.tar!backup/customers.csv", "backups/site.tar.gz!site.tar!backup/shop.sql"]
+    assert report.problems == [] and report.looked_at == 5
+    # one pass for the five candidates' first bytes, then one opening per source; else one opening per candidate
+    assert len(opened) == (5 if one_pass_fails else 3)
 
 
 def test_a_changed_source_is_said_so(tmp_path: Path) -> None:

@@ -253,6 +253,19 @@ def test_to_utc_expr_matches_scalar(tz: str, day_first: bool | None, ambiguous: 
     assert out["v"].to_list() == [to_utc(v, tz, day_first, ambiguous) for v in TIME_MIX]
 
 
+NAIVE_ONLY = ["2024-03-01 12:00:00", "2024-07-01T12:00:00", "2024-07-01 12:00:00.123456789", "2024-03-31 01:30:00",
+              "2024-10-27 01:30:00", "1999-12-31 23:59:59", "2024-03-10 02:30:00", "2024-11-03 01:30:00", None]
+
+
+@pytest.mark.parametrize("tz", ["Europe/London", "America/New_York"])
+@pytest.mark.parametrize("ambiguous", ["null", "earliest", "latest"])
+def test_to_utc_expr_local_times_only(tz: str, ambiguous: Any) -> None:
+    """A column of local times only (the usual one, read by a shorter path) matches the scalar too."""
+    out = pl.DataFrame({"v": NAIVE_ONLY}, schema={"v": pl.String}).select(to_utc_expr("v", tz, ambiguous=ambiguous))
+    assert out["v"].to_list() == [to_utc(v, tz, None, ambiguous) for v in NAIVE_ONLY]
+    assert out["v"].null_count() > 1  # the gap (and, with "null", the fold) of each zone is None
+
+
 def test_to_utc_expr_fast_path_skips_python(monkeypatch: pytest.MonkeyPatch) -> None:
     """Common shapes never reach the Python function; the rest reach it once per value."""
     calls = counting(monkeypatch, "to_utc")
@@ -356,6 +369,18 @@ def test_amount_expr_matches_scalar() -> None:
     assert out.schema["a"] == AMOUNT_DTYPE
     assert out["a"].to_list() == [amount(v) for v in values]
     assert out["v"].to_list() == [currency_of(v) for v in values]
+
+
+def test_amount_expr_plain_decimals_skip_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain decimals are cast by Polars, to the same value as `amount` gives; the rest reach it once each."""
+    plain = ["0", "-0", "+3", "007.10", "1.234", "12345678901234567890.123456789012345678", "-0.000000000000000001",
+             "99999999999999999999.999999999999999999", "1.5", "-42"]
+    other = ["1.0000000000000000000", "000000000000000000001", "1,234.5", " 1.5", "1.", ".5", "1e3", "٣"]
+    expected = [amount(v) for v in plain + other]
+    calls = counting(monkeypatch, "amount")
+    out = pl.DataFrame({"v": (plain + other) * 3}).select(amount_expr("v"))["v"].to_list()
+    assert out == expected * 3
+    assert calls[0] == len(other)
 
 
 def test_amount_expr_calls_once_per_distinct(monkeypatch: pytest.MonkeyPatch) -> None:

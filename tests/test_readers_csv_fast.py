@@ -234,3 +234,43 @@ def test_blocks_checked_in_halves(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert not verdict.proven and verdict.lines == 3
     verdict, widths = check_block(b'a,"b,c"\nd,e\n"f",g\n', ",", '"', True)
     assert verdict.proven and verdict.uniform == 2 and widths is not None and list(widths) == [2, 2, 2]
+
+
+EDGE_BLOCKS = [b"", b"\n", b"\r\n", b"a", b"a\r", b"\ra\n", b'"', b'""', b'"a"', b'"a"b\n', b'a""\n', b"a,b,,\n",
+               b"\x00", b"a\x7f\n", b"\xef\xbb\xbfa,b\n", b'\t"a"\t\n', b'x,"a\r\nb"\n', b"a" * 300 + b"\n",
+               b'"x",\n"y"\r', b"a,b\nc", b"\xff,\xfe\n", b'a,"b""c"\r\n']
+
+
+def _verdicts_agree(block: bytes, delimiter: str, quotechar: str | None, utf8: bool) -> None:
+    compiled_verdict, compiled_widths = csvblocks._check(block, delimiter, quotechar, utf8)
+    numpy_verdict, numpy_widths = csvblocks.check_with_numpy(block, delimiter, quotechar, utf8)
+    assert compiled_verdict == numpy_verdict, block
+    assert (compiled_widths is None) == (numpy_widths is None), block
+    if numpy_widths is not None:
+        assert list(compiled_widths) == list(numpy_widths), block  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(csvblocks._COMPILED_CHECK is None, reason="forensics._csvcheck not built (make setup builds it)")
+@pytest.mark.parametrize("seed", range(8))
+def test_compiled_check_agrees_with_numpy(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvblocks, "FIELD_LIMIT", 64)  # so that some lines are too long
+    rng = random.Random(500 + seed)
+    for block in EDGE_BLOCKS:
+        for delimiter, quotechar in ((",", '"'), ("\t", '"'), (";", None), (",", "'")):
+            _verdicts_agree(block, delimiter, quotechar, utf8=True)
+            _verdicts_agree(block, delimiter, quotechar, utf8=False)
+    for _ in range(60):
+        data = random_csv(rng, rng.randint(1, 30), rng.choice([0.0, 0.01, 0.1, 0.4]), width=rng.randint(1, 6))
+        start = rng.randint(0, len(data))
+        for block in (data, data[start:], data[: rng.randint(0, len(data))]):
+            _verdicts_agree(block, ",", '"', utf8=True)
+            _verdicts_agree(block.replace(b",", b"\t"), "\t", '"', utf8=False)
+            _verdicts_agree(block, ",", None, utf8=True)
+
+
+def test_check_block_without_compiled_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvblocks, "_COMPILED_CHECK", None)  # as where the extension was not built
+    verdict, widths = check_block(b'a,"b,c"\r\nd,e\n', ",", '"', True)
+    assert verdict.proven and verdict.uniform == 2 and widths is not None and list(widths) == [2, 2]
+    verdict, widths = check_block(b'a,"b\nc"\n', ",", '"', True)
+    assert not verdict.proven and widths is None

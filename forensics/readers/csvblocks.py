@@ -105,8 +105,49 @@ def check_block(block: bytes, delimiter: str, quotechar: str | None, utf8: bool)
     return verdict, widths
 
 
+def _compiled_check() -> Callable[[bytes, int, int, int], tuple[int, bool, bytes | None, int, bool]] | None:
+    """The compiled one-pass check (forensics/_csvcheck.c), or None where it was not built."""
+    try:
+        from forensics._csvcheck import check_block as compiled
+    except ImportError:
+        return None
+    return compiled  # type: ignore[no-any-return]
+
+
+_COMPILED_CHECK = _compiled_check()
+
+
 def _check(block: bytes, delimiter: str, quotechar: str | None, utf8: bool) -> tuple[Verdict, np.ndarray | None]:
-    """The verdict on a block that starts at a record's first byte, and its fields per line when proven."""
+    """The verdict on a block that starts at a record's first byte, and its fields per line when proven.
+
+    The compiled check where it was built and the delimiter and quote are single bytes; else
+    `check_with_numpy`, which it must agree with (tests compare them).
+    """
+    quote = -1 if quotechar is None else ord(quotechar)
+    if _COMPILED_CHECK is None or ord(delimiter) > 255 or quote > 255:
+        return check_with_numpy(block, delimiter, quotechar, utf8)
+    lines, proven, counted, controls, has_del = _COMPILED_CHECK(block, ord(delimiter), quote, FIELD_LIMIT)
+    if not proven or counted is None:
+        return Verdict(len(block), lines, False, None, False), None
+    widths = np.frombuffer(counted, np.int32)
+    uniform = int(widths[0]) if np.all(widths == widths[0]) else None
+    return Verdict(len(block), lines, True, uniform, _clean(block, controls == 0 and not has_del, utf8)), widths
+
+
+def _clean(block: bytes, no_controls: bool, utf8: bool) -> bool:
+    """Clean: no control characters, no leading byte order mark, and (utf8) valid UTF-8."""
+    clean = no_controls and not block.startswith(_BOM)
+    if clean and utf8 and not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            clean = False
+    return clean
+
+
+def check_with_numpy(block: bytes, delimiter: str, quotechar: str | None,
+                     utf8: bool) -> tuple[Verdict, np.ndarray | None]:
+    """`_check` in NumPy: the reference the compiled check is tested against."""
     a = np.frombuffer(block, np.uint8)
     size = len(a)
     at_end = size > 0 and a[-1] == _LF
@@ -149,13 +190,7 @@ def _check(block: bytes, delimiter: str, quotechar: str | None, utf8: bool) -> t
     widths = np.diff(np.concatenate(([0], before_lf, [len(d)])))[:lines] + 1
     uniform = int(widths[0]) if np.all(widths == widths[0]) else None
     controls = np.count_nonzero(a < 32) - len(nl) - len(cr) - tabs
-    clean = controls == 0 and _DEL not in block and not block.startswith(_BOM)
-    if clean and utf8 and not block.isascii():
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError:
-            clean = False
-    return Verdict(size, lines, True, uniform, clean), widths
+    return Verdict(size, lines, True, uniform, _clean(block, controls == 0 and _DEL not in block, utf8)), widths
 
 
 class BlockStream:
