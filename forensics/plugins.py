@@ -233,7 +233,7 @@ def _run_one(report: RunReport, parts: dict[str, list[Path]], work: Path, table:
     try:
         for name, frame in _checked(produces, call()).items():
             part = work / f"{name}.{len(parts[name]):05d}.parquet"
-            _with_provenance(name, frame, table, extractor).sink_parquet(part)
+            _with_provenance(name, frame, table, extractor).sink_parquet(part, compression="lz4")  # scratch: quick to write and read; zstd in the table
             count = pl.scan_parquet(part).select(pl.len()).collect().item()
             parts[name].append(part)
             run["rows"][name] = count
