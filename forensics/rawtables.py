@@ -190,7 +190,10 @@ class TableWriter:
         table = frame.to_arrow()
         if self._writer is None and not self._parts:
             self._schema = table.schema
-            self._writer = pq.ParquetWriter(self._growing, table.schema, compression="zstd")
+            # No dictionary pages and no min/max statistics: raw tables are read whole, and building
+            # both for millions of mostly distinct texts cost more than the rest of the write
+            self._writer = pq.ParquetWriter(self._growing, table.schema, compression="zstd", use_dictionary=False,
+                                            write_statistics=False)
         if self._writer is not None and table.schema == self._schema:
             self._writer.write_table(table)
             return
