@@ -243,9 +243,99 @@ fail:
     return NULL;
 }
 
+/* Whether a UTF-8 value holds a character XML 1.0 forbids: C0 controls other than TAB, LF and CR,
+ * U+FFFE and U+FFFF (the reference is FORBIDDEN in xlsx.py). */
+static int forbidden(const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0x20) {
+            if (c != '\t' && c != '\n' && c != '\r') return 1;
+        } else if (c == 0xEF && i + 2 < n && s[i + 1] == 0xBF && (s[i + 2] == 0xBE || s[i + 2] == 0xBF)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *rare_rows(PyObject *self, PyObject *args) {
+    PyObject *validity_obj, *offsets_obj, *data_obj;
+    Py_ssize_t offset, rows, max_bytes;
+    if (!PyArg_ParseTuple(args, "OOOnnn", &validity_obj, &offsets_obj, &data_obj, &offset, &rows, &max_bytes))
+        return NULL;
+    Py_buffer validity = {0}, offsets = {0}, data = {0};
+    int has_validity = validity_obj != Py_None;
+    PyObject *found = NULL;
+    if (has_validity && PyObject_GetBuffer(validity_obj, &validity, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(offsets_obj, &offsets, PyBUF_SIMPLE) < 0) goto done;
+    if (PyObject_GetBuffer(data_obj, &data, PyBUF_SIMPLE) < 0) goto done;
+    if (offset < 0 || rows < 0 || offsets.len < (Py_ssize_t)sizeof(int64_t) * (offset + rows + 1)
+        || (has_validity && validity.len * 8 < offset + rows)) {
+        PyErr_SetString(PyExc_ValueError, "rare_rows: buffers shorter than the rows");
+        goto done;
+    }
+    const int64_t *ends = (const int64_t *)offsets.buf;
+    const unsigned char *bits = validity.buf, *bytes = data.buf;
+    if (ends[offset + rows] > data.len || ends[offset] < 0) {
+        PyErr_SetString(PyExc_ValueError, "rare_rows: offsets past the data");
+        goto done;
+    }
+    unsigned char *flags = calloc((size_t)(rows ? rows : 1), 1);
+    if (!flags) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < rows; r++) flags[r] = ends[offset + r + 1] - ends[offset + r] > max_bytes;
+    /* The values lie end to end: scan them 8 bytes at a time for a byte below 0x20 or 0xEF (U+FFFE and
+     * U+FFFF start with it); only where one is met is its row found and looked at closely. */
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    Py_ssize_t at = (Py_ssize_t)ends[offset], stop = (Py_ssize_t)ends[offset + rows], row = 0;
+    while (at < stop) {
+        if (at + 8 <= stop) {
+            uint64_t x, y;
+            memcpy(&x, bytes + at, 8);
+            y = x ^ (ones * 0xEF);
+            if (!(((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs))) {
+                at += 8;
+                continue;
+            }
+        }
+        unsigned char c = bytes[at];
+        if (c >= 0x20 && c != 0xEF) {
+            at++;
+            continue;
+        }
+        while (ends[offset + row + 1] <= at) row++;  /* the row this byte belongs to (rows only move forward) */
+        Py_ssize_t start = (Py_ssize_t)ends[offset + row], n = (Py_ssize_t)(ends[offset + row + 1] - start);
+        int valid = !has_validity || (bits[(offset + row) >> 3] >> ((offset + row) & 7) & 1);
+        if (valid && forbidden(bytes + start, n)) flags[row] = 1;
+        at = start + n;  /* the row is decided: go on after it */
+    }
+    for (Py_ssize_t r = 0; r < rows; r++)  /* a null is never flagged, whatever its slot holds */
+        if (has_validity && !(bits[(offset + r) >> 3] >> ((offset + r) & 7) & 1)) flags[r] = 0;
+    Py_END_ALLOW_THREADS
+    found = PyList_New(0);
+    for (Py_ssize_t r = 0; found && r < rows; r++) {
+        if (!flags[r]) continue;
+        PyObject *index = PyLong_FromSsize_t(r);
+        if (!index || PyList_Append(found, index) < 0) Py_CLEAR(found);
+        Py_XDECREF(index);
+    }
+    free(flags);
+done:
+    if (has_validity && validity.obj) PyBuffer_Release(&validity);
+    if (offsets.obj) PyBuffer_Release(&offsets);
+    if (data.obj) PyBuffer_Release(&data);
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"rows_xml", rows_xml, METH_VARARGS,
      "rows_xml(columns, rows, first_row_number) -> bytes: the <row> elements of a chunk of an exhibit sheet."},
+    {"rare_rows", rare_rows, METH_VARARGS,
+     "rare_rows(validity, offsets, data, offset, rows, max_bytes) -> list of int\n\n"
+     "The rows of an Arrow large_string array (validity None: no nulls) whose value is longer than max_bytes\n"
+     "or holds a character XML forbids. The scan runs without the GIL."},
     {NULL, NULL, 0, NULL},
 };
 

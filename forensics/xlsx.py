@@ -297,12 +297,20 @@ class XlsxWriter:
             if not n:
                 continue
             data = batch.select(plan.source for plan in plans)
-            data = _fix_rare_values(data, plans, letters, sheet, first_row + done, done + 2, cut_where, result)
-            shared = self._shared_cells(data, plans)
             if self._rows_xml is not None:
-                yield self._compiled_rows(data, plans, shared, done + 2)  # rendered on a worker thread
+                arrays = {plan.name: _arrow_text(data[plan.name]) for plan in plans}
+                rare = {p.name: _RARE_ROWS(*_arrow_buffers(arrays[p.name]), len(data), MAX_CELL)
+                        for p in plans if p.textual} if _RARE_ROWS is not None else None
+                fixed = _fix_rare_values(data, plans, letters, sheet, first_row + done, done + 2, cut_where, result,
+                                         rare)
+                changed = [name for name, rows in rare.items() if rows] if rare is not None else fixed.columns
+                arrays.update({name: _arrow_text(fixed[name]) for name in changed})
+                shared = self._shared_cells(fixed, plans)
+                yield self._compiled_rows(fixed, plans, shared, done + 2, arrays)  # rendered on a worker thread
                 done += n
                 continue
+            data = _fix_rare_values(data, plans, letters, sheet, first_row + done, done + 2, cut_where, result)
+            shared = self._shared_cells(data, plans)
             facts = _chunk_facts(data, plans)
             row_no = pl.int_range(done + 2, done + 2 + n, eager=False).cast(pl.String)
             row = pl.concat_str([pl.lit('<row r="'), row_no, pl.lit('">'),
@@ -314,31 +322,25 @@ class XlsxWriter:
             raise ValueError(f"sheet {sheet}: {done:,} rows given where {result.rows:,} were announced")
 
     def _compiled_rows(self, data: pl.DataFrame, plans: list[_Plan], shared: dict[str, pl.Expr],
-                       first_row: int) -> Callable[[], bytes]:
+                       first_row: int, arrays: dict[str, Any]) -> Callable[[], bytes]:
         """The chunk's rows by the compiled writer, from the same prepared columns as the Polars path.
 
-        Returns the job that writes them, so that a worker thread does it (without the GIL)
-        while this thread prepares the next chunk.
+        arrays: each column of data as text in Arrow (`_arrow_text`). Returns the job that
+        writes them, so that a worker thread does it (without the GIL) while this thread
+        prepares the next chunk.
         """
-        import pyarrow as pa
-
         kinds = {"text": 0, "mixed": 1, "number": 2, "bool": 3}
         columns = []
         keep = []  # the Arrow arrays must live while the writer reads their buffers
         rendered = data.select(shared.values()) if shared else None
         for plan in plans:
             if plan.name in shared and rendered is not None:
-                series, kind = rendered[plan.name], 4
+                array, kind = _arrow_text(rendered[plan.name]), 4
             else:
-                series, kind = data[plan.name], kinds[plan.kind]
-            array = series.cast(pl.String).to_arrow()
-            if array.type != pa.large_string():
-                array = array.cast(pa.large_string())
+                array, kind = arrays[plan.name], kinds[plan.kind]
             keep.append(array)
-            validity, offsets, values = array.buffers()
             ms_style = STYLE_DATETIME_MS if plan.style == STYLE_DATETIME else plan.style
-            columns.append((kind, plan.style, ms_style, STYLE_QUOTED, validity if array.null_count else None,
-                            offsets, values if values is not None else b"", array.offset))
+            columns.append((kind, plan.style, ms_style, STYLE_QUOTED, *_arrow_buffers(array)))
         rows_xml, count = self._rows_xml, len(data)
         assert rows_xml is not None
         return lambda: (keep, rows_xml(columns, count, first_row))[1]
@@ -656,21 +658,27 @@ def _number_cell(value: pl.Expr, style: int = 0) -> pl.Expr:
 
 
 def _fix_rare_values(data: pl.DataFrame, plans: list[_Plan], letters: list[str], sheet: str, table_row: int,
-                     sheet_row: int, cut_where: str, result: SheetResult) -> pl.DataFrame:
-    """Escape forbidden characters and cut over-long values, in Python, for the few values that need it."""
+                     sheet_row: int, cut_where: str, result: SheetResult,
+                     rare: dict[str, list[int]] | None = None) -> pl.DataFrame:
+    """Escape forbidden characters and cut over-long values, in Python, for the few values that need it.
+
+    rare: the rows of each textual column that may need it, where the compiled scan found
+    them (`rare_rows`); else Polars finds them.
+    """
     textual = [p.name for p in plans if p.textual]
     if not textual:
         return data
-    flags = data.select(
-        (pl.col(n).str.contains(FORBIDDEN_PATTERN) | (pl.col(n).str.len_bytes() > MAX_CELL)).alias(n)
-        for n in textual)
+    if rare is None:
+        flags = data.select(
+            (pl.col(n).str.contains(FORBIDDEN_PATTERN) | (pl.col(n).str.len_bytes() > MAX_CELL)).alias(n)
+            for n in textual)
+        rare = {name: flags[name].arg_true().to_list() for name in textual}
     replaced = []
     for name in textual:
-        mask = flags[name]
-        if not mask.any():
+        if not rare.get(name):
             continue
         values = data[name].to_list()
-        for index in mask.arg_true().to_list():
+        for index in rare[name]:
             text = values[index]
             shown = show_forbidden(text)
             if shown != text:
@@ -719,6 +727,32 @@ def _compiled_rows_xml() -> Callable[..., bytes] | None:
     except ImportError:
         return None
     return rows_xml  # type: ignore[no-any-return]
+
+
+def _compiled_rare_rows() -> Callable[..., list[int]] | None:
+    """The compiled scan for values to escape or cut, or None where the extension was not built."""
+    try:
+        from forensics._xlsxrows import rare_rows
+    except ImportError:
+        return None
+    return rare_rows  # type: ignore[no-any-return]
+
+
+_RARE_ROWS = _compiled_rare_rows()
+
+
+def _arrow_text(series: pl.Series) -> Any:
+    """A column as text in an Arrow large_string array, as the compiled writer reads it."""
+    import pyarrow as pa
+
+    array = series.cast(pl.String).to_arrow()
+    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+
+
+def _arrow_buffers(array: Any) -> tuple[Any, Any, Any, int]:
+    """(validity or None, offsets, values, offset) of a large_string array, for the compiled code."""
+    validity, offsets, values = array.buffers()
+    return validity if array.null_count else None, offsets, values if values is not None else b"", array.offset
 
 
 Chunk = bytes | memoryview | Callable[[], bytes]  # a sheet's XML, or the job that writes it

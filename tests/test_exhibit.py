@@ -446,18 +446,45 @@ def test_the_compiled_row_writer_gives_the_reference_bytes(tmp_path: Path) -> No
         "decimal": pl.Series([rng.choice([None, Decimal("1.5"), Decimal("12345678901234567.1")]) for _ in range(n)],
                              dtype=pl.Decimal(38, 2)),
         "bytes": [rng.choice([None, b"\x00\xff", b""]) for _ in range(n)],
+        "rare": [rng.choice([None, "ok", "\ufffe", "a\uffffb", "x" * (MAX_CELL + 3), "é" * MAX_CELL, "\x0b"])
+                 for _ in range(n)],
     })
-    workbooks = []
+    workbooks, results = [], []
     for compiled in (True, False):
         buffer = io.BytesIO()
         with XlsxWriter(buffer, made_at="2022-01-01T00:00:00Z", compiled=compiled) as book:
-            book.data_sheet("s", [SheetColumn(c, c) for c in frame.columns], frame.iter_slices(97), n, 0, "x")
+            results.append(book.data_sheet("s", [SheetColumn(c, c) for c in frame.columns], frame.iter_slices(97), n,
+                                           0, "x"))
             book.close()
         workbooks.append(buffer.getvalue())
     compiled_sheet, reference_sheet = (zipfile.ZipFile(io.BytesIO(w)).read("xl/worksheets/sheet1.xml")
                                        for w in workbooks)
     assert compiled_sheet == reference_sheet
+    assert results[0] == results[1] and results[0].cut and results[0].escaped  # the same values escaped and cut
     assert workbooks[0] == workbooks[1]
     path = tmp_path / "c.xlsx"
     path.write_bytes(workbooks[0])
     assert len(_sheet_values(path, "s")) == n + 1
+
+
+def test_the_compiled_scan_finds_the_values_polars_finds() -> None:
+    """rare_rows (forensics/_xlsxrows.c) flags exactly the values the Polars check flags, on sliced arrays too."""
+    import random
+
+    from forensics.xlsx import _RARE_ROWS, FORBIDDEN_PATTERN, MAX_CELL, _arrow_buffers, _arrow_text
+
+    if _RARE_ROWS is None:
+        pytest.fail("forensics._xlsxrows is not built (pip install -e . builds it)")
+    rng = random.Random(11)
+    pieces = ["a", "é", "📞", "\t", "\n", "\r", "\x00", "\x07", "\x0b", "\x0c", "\x1f", " ", "\ufffe", "\uffff",
+              "\ufffd", "\uefbf", "ï¿", "\x7f"]
+    values = [None if rng.random() < 0.1 else "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+              for _ in range(3_000)]
+    values += ["x" * MAX_CELL, "x" * (MAX_CELL + 1), "é" * (MAX_CELL // 2 + 1), None]
+    series = pl.Series("v", values, dtype=pl.String)
+    for start, length in ((0, len(values)), (7, 1_000), (2_990, len(values) - 2_990)):
+        part = series.slice(start, length)
+        expected = pl.DataFrame({"v": part}).select(
+            pl.col("v").str.contains(FORBIDDEN_PATTERN) | (pl.col("v").str.len_bytes() > MAX_CELL))["v"]
+        array = _arrow_text(series).slice(start, length)  # an Arrow array with an offset
+        assert _RARE_ROWS(*_arrow_buffers(array), length, MAX_CELL) == expected.arg_true().to_list()
