@@ -116,7 +116,10 @@ static PyObject *check_block(PyObject *self, PyObject *args) {
     check_loop(&c);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    if (c.failed_memory) return PyErr_NoMemory();
+    if (c.failed_memory) {
+        free(c.widths);
+        return PyErr_NoMemory();
+    }
     PyObject *widths;
     if (c.proven) widths = PyBytes_FromStringAndSize((const char *)c.widths, (Py_ssize_t)sizeof(int32_t) * c.lines);
     else {

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from forensics.archives import (
     SEP,
@@ -31,6 +31,7 @@ from forensics.errors import ForensicsError
 from forensics.evidence import evidence_location, open_read_only
 
 HEAD = 4096
+T = TypeVar("T")
 
 
 class HashingStream:
@@ -118,15 +119,17 @@ def open_catalogued(row: dict[str, Any], tmp_dir: Path) -> Iterator[HashingStrea
         yield HashingStream(read)
 
 
-def member_heads(row: dict[str, Any], container: str, names: set[str], size: int, tmp_dir: Path) -> dict[str, bytes]:
-    """The first `size` bytes of the named members of one tar container, read in one pass over it.
+def judge_tar_members(row: dict[str, Any], container: str, names: set[str], size: int, tmp_dir: Path,
+                      judge: Callable[[str, bytes], T]) -> dict[str, T]:
+    """judge(name, first `size` bytes) for the named members of one tar container, read in one pass over it.
 
-    row: any catalogue row under the same archive on disk (root, root_kind, archive);
+    row: a catalogue row under the same archive on disk (root, root_kind, archive);
     container: the tar's chain (the archive itself or a member of it, "a.tar.gz!a.tar");
     names: member names inside it. Opening each member on its own reads a streamed tar from
-    its start every time; this reads it once. Members not met are left out.
+    its start every time; this reads it once, up to the last member named, and keeps only
+    the verdicts. Members not met are left out; the first of two members of one name counts.
     """
-    heads: dict[str, bytes] = {}
+    verdicts: dict[str, T] = {}
     with ExitStack() as stack:
         location = evidence_location(row["root"], row["archive"], row["root_kind"])
         handle: Any = stack.enter_context(os.fdopen(open_read_only(location), "rb"))
@@ -140,11 +143,13 @@ def member_heads(row: dict[str, Any], container: str, names: set[str], size: int
         archive = stack.enter_context(tarfile.open(fileobj=PrefixedStream(head, handle.read), mode="r|"))  # type: ignore[call-overload]
         for member in archive:
             name = display(to_bytes(member.name))
-            if member.isfile() and name in names and name not in heads:
+            if member.isfile() and name in names and name not in verdicts:
                 extracted = archive.extractfile(member)
                 assert extracted is not None
-                heads[name] = extracted.read(size)
-    return heads
+                verdicts[name] = judge(name, extracted.read(size))
+                if len(verdicts) == len(names):
+                    break
+    return verdicts
 
 
 def _descend(stack: ExitStack, handle: IO[bytes], rest: str, spool: Path, chain: str) -> Callable[[int], bytes]:

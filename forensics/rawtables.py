@@ -240,6 +240,12 @@ class TableWriter:
         for part in self._parts:
             part.unlink()
 
+    def discard(self) -> None:
+        """Stop writing and remove what was written, so that the table can be begun again."""
+        self.abandon()
+        for path in [self._growing, self._target, *self._parts]:
+            path.unlink(missing_ok=True)
+
     def abandon(self) -> None:
         """Stop writing (the source's folder is removed by its SourceWriter)."""
         self._pool.shutdown(cancel_futures=True)
@@ -270,6 +276,19 @@ class SourceWriter:
             parquet = f"raw/{self.key}/{_file_name(name, self._files)}"
             self.tables[name] = TableWriter(self, TableInfo(name, parquet, columns, list(locator)))
         return self.tables[name]
+
+    def mark(self) -> tuple[int, frozenset[str]]:
+        """Where the reading stands, to go back to with `rollback`."""
+        return len(self.problems), frozenset(self.tables)
+
+    def rollback(self, mark: tuple[int, frozenset[str]]) -> None:
+        """Forget the problems recorded and the tables begun since `mark`, and remove those tables' files."""
+        problems, tables = mark
+        del self.problems[problems:]
+        for name in [n for n in self.tables if n not in tables]:
+            table = self.tables.pop(name)
+            table.discard()
+            self._files.discard(Path(table.info.parquet).stem.lower())
 
     def problem(self, where: str, message: str, skipped: bool = False) -> None:
         """Record something met while reading."""

@@ -28,9 +28,9 @@ from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import current
 from forensics.evidence import evidence_location
-from forensics.members import HashingStream, PrefixedStream, member_heads, open_catalogued
+from forensics.members import HashingStream, PrefixedStream, judge_tar_members, open_catalogued
 from forensics.rawtables import SOURCE_FILE, SourceWriter, read_manifests, source_key
-from forensics.readers.delimited import read_delimited, sniff_delimited
+from forensics.readers.delimited import WiderThanHeader, read_delimited, sniff_delimited
 from forensics.readers.sqldump import SqlDumpReader
 from forensics.readers.sqlite import read_sqlite
 
@@ -105,7 +105,7 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
     # Where the same content is at several paths it is read once: from an intact container first.
     rows = sorted(frame.to_dicts(), key=lambda r: (r["archive"] in damaged, r["root"], r["path"]))
     case.tmp_dir.mkdir(exist_ok=True)
-    heads = _tar_member_heads(case, frame, [r for r in rows if might_be_source(r) and r["sha256"] not in done])
+    not_sources = _not_sources_in_tars(case, frame, [r for r in rows if might_be_source(r) and r["sha256"] not in done])
     for row in rows:
         if not might_be_source(row):
             continue
@@ -113,8 +113,7 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
             report.already_read += 1
             continue
         report.looked_at += 1
-        head = heads.get(row["path"])
-        if head is not None and sniff_format(head, row["path"].rsplit("!", 1)[-1]) is None:
+        if (row["root"], row["path"]) in not_sources:
             continue  # not a source: its first bytes, read with its tar's other members, say so
         known_problems = len(report.problems)
         manifest = _read_one(case, row, report, progress)
@@ -133,60 +132,40 @@ def read_sources(case: Case, on_problem: Callable[[str], None] | None = None,
     return report
 
 
-def _tar_member_heads(case: Case, frame: pl.DataFrame, candidates: list[dict[str, Any]]) -> dict[str, bytes]:
-    """The first bytes of candidates that are members of a tar holding several, by path, one pass per tar.
+def _not_sources_in_tars(case: Case, frame: pl.DataFrame, candidates: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(root, path) of candidates in a tar holding several whose first bytes say they are not sources.
 
     A streamed tar (inside gzip, say) is read from its start each time one of its members
     is opened; sniffing its members together reads it once. Where that fails, nothing is
-    given and each member is opened on its own, with its problems reported as usual.
+    said and each member is opened on its own, with its problems reported as usual.
     """
-    tars = set(frame.filter(pl.col("mime") == "application/x-tar")["path"].to_list())
-    groups: dict[str, list[dict[str, Any]]] = {}
+    tars = set(frame.filter(pl.col("mime") == "application/x-tar").select("root", "path").iter_rows())
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in candidates:
-        parent = row["parent"] if row["archive"] is not None else None
-        if parent in tars and row["path"].startswith(f"{parent}{SEP}"):
-            groups.setdefault(parent, []).append(row)
-    heads: dict[str, bytes] = {}
-    for parent, members in groups.items():
+        if row["archive"] is not None and (row["root"], row["parent"]) in tars \
+                and row["path"].startswith(f"{row['parent']}{SEP}"):
+            groups.setdefault((row["root"], row["parent"]), []).append(row)
+    not_sources: set[tuple[str, str]] = set()
+    for (root, parent), members in groups.items():
         if len(members) < 2:
             continue
         names = {m["path"][len(parent) + len(SEP):] for m in members}
         try:
-            found = member_heads(members[0], parent, names, SNIFF_BYTES, case.tmp_dir)
+            verdicts = judge_tar_members(members[0], parent, names, SNIFF_BYTES, case.tmp_dir,
+                                         lambda name, head: sniff_format(head, name.rsplit(SEP, 1)[-1]) is None)
         except Exception:  # noqa: BLE001 - each member is then opened on its own and its problem reported
             continue
-        heads.update({f"{parent}{SEP}{name}": head for name, head in found.items()})
-    return heads
+        not_sources.update((root, f"{parent}{SEP}{name}") for name, no in verdicts.items() if no)
+    return not_sources
 
 
 def _read_one(case: Case, row: dict[str, Any], report: ReadReport,
               progress: Callable[[str], None] | None) -> dict[str, Any] | None:
-    name = row["path"].rsplit("!", 1)[-1]
     try:
-        with open_catalogued(row, case.tmp_dir) as stream:
-            head = stream.read(SNIFF_BYTES)
-            fmt = sniff_format(head, name)
-            if fmt is None:
-                return None
-            if progress:
-                progress(f"reading {row['path']} ({fmt})")
-            writer = SourceWriter(case, {
-                "path": row["path"], "root": row["root"], "sha256": row["sha256"], "size": row["size"],
-                "format": fmt, "mime": row["mime"], "description": row["description"],
-            })
-            writer.source["complete"] = False  # until the reader ends and the bytes are the catalogue's
-            try:
-                _run_reader(case, fmt, row, head, stream, writer)
-                mismatch = stream.verify(row["sha256"], row["size"])
-                if mismatch:
-                    writer.problem("whole file", mismatch)
-                else:
-                    writer.source["complete"] = True
-            except Exception as exc:  # noqa: BLE001 - one bad source must not stop the others
-                writer.problem("reader", f"stopped with an error ({type(exc).__name__}: {exc}); "
-                                         "rows of the batches written before it are kept, and the next "
-                                         "extract reads this source again")
-            return writer.finish()
+        try:
+            return _read_opened(case, row, progress, single_pass=True)
+        except WiderThanHeader:  # a CSV row wider than its header: read it again, in two passes
+            return _read_opened(case, row, progress, single_pass=False)
     except (OSError, ValueError, EOFError) as exc:
         report.problems.append(f"{row['path']}: could not be opened again for reading: {exc}")
         return None
@@ -195,8 +174,41 @@ def _read_one(case: Case, row: dict[str, Any], report: ReadReport,
         return None
 
 
+def _read_opened(case: Case, row: dict[str, Any], progress: Callable[[str], None] | None,
+                 single_pass: bool) -> dict[str, Any] | None:
+    """Open the source, sniff it and read it with its reader; its manifest, or None if it is not a source."""
+    name = row["path"].rsplit("!", 1)[-1]
+    with open_catalogued(row, case.tmp_dir) as stream:
+        head = stream.read(SNIFF_BYTES)
+        fmt = sniff_format(head, name)
+        if fmt is None:
+            return None
+        if progress:
+            progress(f"reading {row['path']} ({fmt})")
+        writer = SourceWriter(case, {
+            "path": row["path"], "root": row["root"], "sha256": row["sha256"], "size": row["size"],
+            "format": fmt, "mime": row["mime"], "description": row["description"],
+        })
+        writer.source["complete"] = False  # until the reader ends and the bytes are the catalogue's
+        try:
+            _run_reader(case, fmt, row, head, stream, writer, single_pass)
+            mismatch = stream.verify(row["sha256"], row["size"])
+            if mismatch:
+                writer.problem("whole file", mismatch)
+            else:
+                writer.source["complete"] = True
+        except WiderThanHeader:
+            writer.abandon()
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad source must not stop the others
+            writer.problem("reader", f"stopped with an error ({type(exc).__name__}: {exc}); "
+                                     "rows of the batches written before it are kept, and the next "
+                                     "extract reads this source again")
+        return writer.finish()
+
+
 def _run_reader(case: Case, fmt: str, row: dict[str, Any], head: bytes, stream: HashingStream,
-                writer: SourceWriter) -> None:
+                writer: SourceWriter, single_pass: bool = True) -> None:
     rest = PrefixedStream(head, stream.read)
     name = row["path"].rsplit("!", 1)[-1]
     if fmt in ("mysql", "postgres"):
@@ -204,7 +216,7 @@ def _run_reader(case: Case, fmt: str, row: dict[str, Any], head: bytes, stream: 
     elif fmt == "csv":
         dialect = sniff_delimited(head, name)
         assert dialect is not None
-        read_delimited(rest, name, dialect, writer)  # type: ignore[arg-type]
+        read_delimited(rest, name, dialect, writer, single_pass=single_pass)  # type: ignore[arg-type]
     elif fmt == "sqlite":
         with _as_file(case, row, rest) as path:
             read_sqlite(path, writer)

@@ -133,13 +133,31 @@ def test_members_of_a_tar_are_sniffed_in_one_pass(tmp_path: Path, monkeypatch: p
     if one_pass_fails:
         def broken(*args: object) -> dict[str, bytes]:
             raise OSError("read error")
-        monkeypatch.setattr(sources, "member_heads", broken)
+        monkeypatch.setattr(sources, "judge_tar_members", broken)
     report = read_sources(open_case(case))
     read = sorted(m["path"] for m in report.read)
     assert read == ["backups/site.tar.gz!site.tar!backup/customers.csv", "backups/site.tar.gz!site.tar!backup/shop.sql"]
     assert report.problems == [] and report.looked_at == 5
     # one pass for the five candidates' first bytes, then one opening per source; else one opening per candidate
     assert len(opened) == (5 if one_pass_fails else 3)
+
+
+def test_same_tar_path_in_two_roots_is_sniffed_per_root(tmp_path: Path) -> None:
+    """Two seized servers with a backup at the same path: each tar's members are judged by their own bytes."""
+    for server, csv in (("serverA", b"nothing here\n"), ("serverB", b"id,name\n1,Alice\n2,Bob\n")):
+        tarred = io.BytesIO()
+        with tarfile.open(fileobj=tarred, mode="w:gz") as archive:
+            for name, data in (("customers.csv", csv), ("notes.txt", b"to do\n")):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        write(tmp_path / server / "backup.tar.gz", tarred.getvalue())
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E")
+    run("ingest", case, tmp_path / "serverA", tmp_path / "serverB")
+    report = read_sources(open_case(case))
+    assert [(m["root"].rsplit("/", 1)[-1], m["path"]) for m in report.read] == [
+        ("serverB", "backup.tar.gz!backup.tar!customers.csv")]
 
 
 def test_a_changed_source_is_said_so(tmp_path: Path) -> None:

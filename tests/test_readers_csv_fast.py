@@ -16,11 +16,11 @@ import polars as pl
 import pytest
 from conftest import OneWay
 
-from forensics.case import init_case
-from forensics.rawtables import SourceWriter
+from forensics.case import init_case, open_case
+from forensics.rawtables import SourceWriter, read_manifests
 from forensics.readers import csvblocks
 from forensics.readers.csvblocks import check_block
-from forensics.readers.delimited import Dialect, read_delimited, sniff_delimited
+from forensics.readers.delimited import Dialect, WiderThanHeader, read_delimited, sniff_delimited
 
 BLOCK_SIZES = (1, 5, 23, 97, 1000, 1 << 20)
 
@@ -31,7 +31,14 @@ def read(tmp_path: Path, data: bytes, dialect: Dialect, *, fast: bool, block_siz
     case = init_case(tmp_path, "REF", "Examiner", "UTC", ["test"])
     out = SourceWriter(case, {"path": "x.csv", "sha256": "0" * 64, "size": len(data), "format": "csv"})
     stream: Any = io.BytesIO(data) if seekable else io.BufferedReader(OneWay(data, max_read=7))
-    read_delimited(stream, "dir/x.csv", dialect, out, fast=fast, block_size=block_size)
+    try:
+        read_delimited(stream, "dir/x.csv", dialect, out, fast=fast, block_size=block_size)
+    except WiderThanHeader:  # as extract does: the source opened again, read in two passes
+        assert not seekable
+        out.abandon()
+        out = SourceWriter(case, {"path": "x.csv", "sha256": "0" * 64, "size": len(data), "format": "csv"})
+        read_delimited(io.BufferedReader(OneWay(data, max_read=7)), "dir/x.csv", dialect, out, fast=fast,
+                       block_size=block_size, single_pass=False)
     manifest = out.finish()
     [table] = manifest["tables"]
     parquet = case.path / table["parquet"]
@@ -92,6 +99,7 @@ def test_random_files_read_alike(tmp_path: Path, seed: int) -> None:
     header = seed % 3 != 0
     dialect = Dialect("utf-8", ",", '"', header, None, "csv")
     assert_same(tmp_path, data, dialect, sizes=(1, 23, 400, 1 << 20))
+    assert_same(tmp_path / "oneway", data, dialect, sizes=(23, 1 << 20), seekable=False)
 
 
 def test_clean_file_takes_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +135,7 @@ def test_only_the_odd_block_falls_back(tmp_path: Path, monkeypatch: pytest.Monke
     assert frame["_line"][1000] == 1002 and frame["_line"][1001] == 1004 and frame["_line"][-1] == 2002
     fallbacks = [(a, b) for a, b in regions if b > a]
     assert fallbacks and all(b - a <= 2048 for a, b in fallbacks)
-    assert len(fallbacks) == 2  # the block with the line feed in quotes, in each of the two passes
+    assert len(fallbacks) == 1  # the block with the line feed in quotes, read once: the header names the columns
 
 
 @pytest.mark.parametrize(
@@ -250,9 +258,10 @@ def _verdicts_agree(block: bytes, delimiter: str, quotechar: str | None, utf8: b
         assert list(compiled_widths) == list(numpy_widths), block  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(csvblocks._COMPILED_CHECK is None, reason="forensics._csvcheck not built (make setup builds it)")
 @pytest.mark.parametrize("seed", range(8))
 def test_compiled_check_agrees_with_numpy(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if csvblocks._COMPILED_CHECK is None:
+        pytest.fail("forensics._csvcheck is not built (pip install -e . builds it)")
     monkeypatch.setattr(csvblocks, "FIELD_LIMIT", 64)  # so that some lines are too long
     rng = random.Random(500 + seed)
     for block in EDGE_BLOCKS:
@@ -274,3 +283,31 @@ def test_check_block_without_compiled_code(monkeypatch: pytest.MonkeyPatch) -> N
     assert verdict.proven and verdict.uniform == 2 and widths is not None and list(widths) == [2, 2]
     verdict, widths = check_block(b'a,"b\nc"\n', ",", '"', True)
     assert not verdict.proven and widths is None
+
+
+def test_a_header_file_is_read_once_unless_a_row_is_wider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through extract: a CSV file with a header is read in one pass, never spooled into the case; one with a
+    row wider than its header is read again, in the two passes, and keeps the extra value."""
+    from conftest import run, write
+
+    from forensics.readers import delimited
+
+    rows = b"".join(b"%d,name %d,%d.50\n" % (i, i, i) for i in range(1, 3001))
+    write(tmp_path / "evidence/narrow.csv", b"id,name,amount\n" + rows)
+    write(tmp_path / "evidence/wide.csv", b"id,name,amount\n" + rows.replace(b"2500,name 2500,2500.50",
+                                                                             b"2500,name 2500,2500.50,late"))
+    spools = []
+    real = delimited.tempfile.TemporaryFile
+    monkeypatch.setattr(delimited.tempfile, "TemporaryFile", lambda *a, **k: spools.append(a) or real(*a, **k))
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "OP-1", "--examiner", "E")
+    run("ingest", case, tmp_path / "evidence")
+    result = run("extract", case, expect=3)  # the wide row is a recorded problem
+    assert "wide.csv: wide.csv: line 2501: 4 fields where the header has 3" in result.stderr
+    assert len(spools) == 1  # the second reading of wide.csv alone
+    manifests = {m["path"]: m for m in read_manifests(open_case(case))}
+    narrow = pl.read_parquet(case / manifests["narrow.csv"]["tables"][0]["parquet"])
+    wide = pl.read_parquet(case / manifests["wide.csv"]["tables"][0]["parquet"])
+    assert narrow.columns == ["id", "name", "amount", "_line"] and narrow.height == 3000
+    assert wide.columns == ["id", "name", "amount", "extra_1", "_line"] and wide.height == 3000
+    assert wide["extra_1"].drop_nulls().to_list() == ["late"] and wide["_line"][2499] == 2501

@@ -16,7 +16,13 @@ from conftest import OneWay
 
 from forensics.case import init_case
 from forensics.rawtables import SourceWriter
-from forensics.readers.delimited import HEAD_BYTES, Dialect, read_delimited, sniff_delimited
+from forensics.readers.delimited import (
+    HEAD_BYTES,
+    Dialect,
+    WiderThanHeader,
+    read_delimited,
+    sniff_delimited,
+)
 from forensics.readers.sqlite import read_sqlite
 
 
@@ -506,7 +512,10 @@ def test_csv_unseekable_stream(tmp_path: Path) -> None:
     dialect = sniff_delimited(data, "s.csv")
     assert dialect is not None
     out = writer(tmp_path)
-    read_delimited(io.BufferedReader(OneWay(data)), "dir/s.csv", dialect, out)
+    with pytest.raises(WiderThanHeader):  # one pass cannot know the extra column: the caller reads it again
+        read_delimited(io.BufferedReader(OneWay(data)), "dir/s.csv", dialect, out)
+    assert out.tables == {} and out.problems == []  # what the first pass wrote is rolled back
+    read_delimited(io.BufferedReader(OneWay(data)), "dir/s.csv", dialect, out, single_pass=False)
     _, frames = finish(out)
     assert frames["s"]["extra_1"].to_list() == [None, "c"]
     assert os.listdir(out.case.tmp_dir) == []

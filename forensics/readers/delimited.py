@@ -33,6 +33,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 import shutil
 import tempfile
@@ -460,16 +461,37 @@ def _unique(names: list[str], reserved: Iterable[str]) -> tuple[list[str], list[
     return result, changes
 
 
+class WiderThanHeader(Exception):
+    """A row has more fields than the header or layout names: the table's columns need a first pass."""
+
+
 def read_delimited(stream: BinaryIO, name: str, dialect: Dialect, out: SourceWriter, *, fast: bool = True,
-                   block_size: int = BLOCK_BYTES) -> None:
+                   block_size: int = BLOCK_BYTES, single_pass: bool = True) -> None:
     """Stream a delimited file into one raw table named after the file, located by line.
 
     fast: read the blocks `csvblocks.check_block` proves Polars reads as Python's csv module
     does with Polars, and the rest with Python's csv module; False: Python's csv module only
     (the reference). block_size: bytes in a block (tests make it tiny).
+
+    The columns of a file with a header or a known layout are known from its start, so the
+    fast path reads it once (single_pass). Should a row have more fields than that, what
+    was written is rolled back and the file is read in two passes, the first finding the
+    widest row: from the start again where the stream can seek, else WiderThanHeader is
+    raised and the caller opens the file again and passes single_pass=False.
     """
     where = PurePath(name).name or name
     fast = fast and dialect.encoding in FAST_ENCODINGS
+    if fast and single_pass and (dialect.has_header or dialect.column_names is not None):
+        start = stream.tell() if stream.seekable() else None
+        mark = out.mark()
+        try:
+            _read_single(stream, name, where, dialect, out, block_size)
+            return
+        except WiderThanHeader:
+            out.rollback(mark)
+            if start is None:
+                raise
+            stream.seek(start)
     if not stream.seekable():  # the first pass needs to read it twice; spool it in the case
         with tempfile.TemporaryFile(dir=out.case.tmp_dir) as spool:
             if fast:  # spooled while the first pass reads it
@@ -577,6 +599,32 @@ def _read_fast(first: BinaryIO | _Tee, second: BinaryIO, name: str, where: str, 
         csv.field_size_limit(old_limit)
 
 
+def _read_single(stream: BinaryIO, name: str, where: str, dialect: Dialect, out: SourceWriter,
+                 block_size: int) -> None:
+    """The fast path in one pass, for a file whose columns its header or layout names."""
+    old_limit = csv.field_size_limit(FIELD_LIMIT)
+    try:
+        take_now: list[_Take] = []
+        events = _blocks(stream, dialect, block_size, {}).events(
+            lambda *args: take_now[0](*args), dialect.has_header)
+        leading: list[Event] = []
+        header: list[str] | None = None
+        if dialect.has_header:  # the header is the first record with anything in it
+            for event in events:
+                leading.append(event)
+                if isinstance(event, Record) and event.row:
+                    header = event.row
+                    break
+
+        def replay(take: _Take) -> Iterator[Event]:
+            take_now.append(take)
+            return itertools.chain(leading, events)
+
+        _write(replay, name, where, dialect, out, header, Counter(), single_pass=True)
+    finally:
+        csv.field_size_limit(old_limit)
+
+
 class _Batches:
     """Rows into the table in batches of BATCH_ROWS, from Python's csv module or Polars alike."""
 
@@ -637,6 +685,7 @@ def _write(
     out: SourceWriter,
     header: list[str] | None,
     widths: Counter[int],
+    single_pass: bool = False,
 ) -> None:
     notes: list[str] = []
     widest = max(widths, default=0)
@@ -687,6 +736,8 @@ def _write(
         if header_pending:
             header_pending = False
             continue
+        if single_pass and len(row) > width:
+            raise WiderThanHeader(f"{where}: line {line} has {len(row)} fields, more than the {width} named")
         if len(row) != expected:
             ragged += 1
             if ragged <= MAX_LINE_PROBLEMS:
