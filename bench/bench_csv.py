@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from forensics.case import init_case
 from forensics.rawtables import SourceWriter
-from forensics.readers.delimited import HEAD_BYTES, read_delimited, sniff_delimited
+from forensics.readers.delimited import HEAD_BYTES, WiderThanHeader, read_delimited, sniff_delimited
 
 
 class OneWay:
@@ -63,8 +63,15 @@ def main() -> int:
             out = SourceWriter(case, {"path": str(args.path), "sha256": "0" * 64, "size": 0, "format": "csv"})
             start = time.perf_counter()
             stream = handle if args.seekable else OneWay(handle)
-            read_delimited(stream, args.path.name, dialect, out,  # type: ignore[arg-type]
-                           fast=not args.reference, block_size=args.block_size << 20)
+            try:
+                read_delimited(stream, args.path.name, dialect, out,  # type: ignore[arg-type]
+                               fast=not args.reference, block_size=args.block_size << 20)
+            except WiderThanHeader:  # as extract does: a row wider than the header, read again in two passes
+                out.abandon()
+                out = SourceWriter(case, {"path": str(args.path), "sha256": "0" * 64, "size": 0, "format": "csv"})
+                handle.seek(0)
+                read_delimited(OneWay(handle), args.path.name, dialect, out,  # type: ignore[arg-type]
+                               fast=not args.reference, block_size=args.block_size << 20, single_pass=False)
             manifest = out.finish()
             seconds = time.perf_counter() - start
         [table] = manifest["tables"]

@@ -282,7 +282,10 @@ class SourceWriter:
         return len(self.problems), frozenset(self.tables)
 
     def rollback(self, mark: tuple[int, frozenset[str]]) -> None:
-        """Forget the problems recorded and the tables begun since `mark`, and remove those tables' files."""
+        """Forget the problems recorded and the tables begun since `mark`, and remove those tables' files.
+
+        A table begun before `mark` keeps whatever was added to it since.
+        """
         problems, tables = mark
         del self.problems[problems:]
         for name in [n for n in self.tables if n not in tables]:

@@ -184,7 +184,8 @@ def _read_opened(case: Case, row: dict[str, Any], progress: Callable[[str], None
         if fmt is None:
             return None
         if progress:
-            progress(f"reading {row['path']} ({fmt})")
+            again = "" if single_pass else " again, in two passes: a row is wider than its header"
+            progress(f"reading {row['path']} ({fmt}){again}")
         writer = SourceWriter(case, {
             "path": row["path"], "root": row["root"], "sha256": row["sha256"], "size": row["size"],
             "format": fmt, "mime": row["mime"], "description": row["description"],

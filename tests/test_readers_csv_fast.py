@@ -311,3 +311,18 @@ def test_a_header_file_is_read_once_unless_a_row_is_wider(tmp_path: Path, monkey
     assert narrow.columns == ["id", "name", "amount", "_line"] and narrow.height == 3000
     assert wide.columns == ["id", "name", "amount", "extra_1", "_line"] and wide.height == 3000
     assert wide["extra_1"].drop_nulls().to_list() == ["late"] and wide["_line"][2499] == 2501
+
+
+def test_a_wide_row_after_written_batches_rolls_them_back(tmp_path: Path) -> None:
+    """A row wider than the header after batches went to Parquet: the one pass's table is removed and the file
+    read again in two passes gives the reference's table, byte for byte, with nothing left beside it."""
+    rows = [b"%d,name %d,%d.50" % (i, i, i) for i in range(1, 60_001)]
+    rows[29_999] = b"30000,caf\xe9,30000.50"  # bytes that are not UTF-8: the table goes on in parts
+    rows[55_000] += b",late"
+    data = b"id,name,amount\n" + b"\n".join(rows) + b"\n"
+    frame = assert_same(tmp_path, data, CSV, sizes=(1 << 20,))
+    assert frame.height == 60_000 and frame["extra_1"].drop_nulls().to_list() == ["late"]
+    folders = list(tmp_path.glob("fast*/raw/*"))
+    assert folders
+    for folder in folders:
+        assert sorted(p.name for p in folder.iterdir()) == ["source.json", "x.parquet"]
