@@ -341,19 +341,17 @@ def _fast_times(text: pl.Series, timezone: str, day_first: bool | None,
         order = "${3}-${2}-${1} ${4}" if day_first else "${3}-${1}-${2} ${4}"
         for sep in ("/", r"\.", "-"):
             iso = iso.str.replace(_FAST_DMY.replace("SEP", sep), order)
-    frame = pl.DataFrame({"t": iso})
-    t = pl.col("t")
-    naive = t.str.contains(_FAST_NAIVE)
+    frame = pl.DataFrame({"t": iso}).with_columns(pl.col("t").str.contains(_FAST_NAIVE).fill_null(False).alias("naive"))
+    t, naive = pl.col("t"), pl.col("naive")
     spaced = t.str.replace("T", " ", literal=True)
     local = (
         spaced.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)
         .dt.replace_time_zone(timezone, ambiguous=ambiguous, non_existent="null")
         .dt.convert_time_zone("UTC")
     )
-    naive_mask = frame.select(naive.fill_null(False))["t"]
-    if naive_mask.sum() == len(text) - text.null_count():  # the usual column: every value local time
+    if frame["naive"].sum() == len(text) - text.null_count():  # the usual column: every value local time
         out = frame.select(pl.when(naive).then(local).otherwise(None).alias("time"))
-        return out["time"], naive_mask.alias("handled")
+        return out["time"], frame["naive"].alias("handled")
     aware = t.str.contains(_FAST_AWARE)
     epoch = t.str.contains(r"^(?:[0-9]{10}|[0-9]{13}|[0-9]{16})$")
     offset = (

@@ -164,7 +164,7 @@ class XlsxWriter:
     def __init__(self, handle: IO[bytes], title: str = "", creator: str = "", made_at: str = "",
                  description: str = "", compiled: bool = True) -> None:
         """compiled=False writes the rows with the Polars expressions alone (the reference), not _xlsxrows."""
-        self._rows_xml = _compiled_rows_xml() if compiled else None
+        self._compiled = _compiled_writer() if compiled else None
         self._zip = zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
         self._sheets: list[_Sheet] = []
         self._shared: dict[str, int] = {}  # shared strings: text -> index, in order of first use
@@ -297,14 +297,14 @@ class XlsxWriter:
             if not n:
                 continue
             data = batch.select(plan.source for plan in plans)
-            if self._rows_xml is not None:
+            if self._compiled is not None:
+                rare_rows = self._compiled[1]
                 arrays = {plan.name: _arrow_text(data[plan.name]) for plan in plans}
-                rare = {p.name: _RARE_ROWS(*_arrow_buffers(arrays[p.name]), len(data), MAX_CELL)
-                        for p in plans if p.textual} if _RARE_ROWS is not None else None
+                rare = {p.name: rare_rows(*_arrow_buffers(arrays[p.name]), len(data), MAX_CELL)
+                        for p in plans if p.textual}
                 fixed = _fix_rare_values(data, plans, letters, sheet, first_row + done, done + 2, cut_where, result,
                                          rare)
-                changed = [name for name, rows in rare.items() if rows] if rare is not None else fixed.columns
-                arrays.update({name: _arrow_text(fixed[name]) for name in changed})
+                arrays.update({name: _arrow_text(fixed[name]) for name, rows in rare.items() if rows})
                 shared = self._shared_cells(fixed, plans)
                 yield self._compiled_rows(fixed, plans, shared, done + 2, arrays)  # rendered on a worker thread
                 done += n
@@ -341,8 +341,8 @@ class XlsxWriter:
             keep.append(array)
             ms_style = STYLE_DATETIME_MS if plan.style == STYLE_DATETIME else plan.style
             columns.append((kind, plan.style, ms_style, STYLE_QUOTED, *_arrow_buffers(array)))
-        rows_xml, count = self._rows_xml, len(data)
-        assert rows_xml is not None
+        assert self._compiled is not None
+        rows_xml, count = self._compiled[0], len(data)
         return lambda: (keep, rows_xml(columns, count, first_row))[1]
 
     def _shared_cells(self, data: pl.DataFrame, plans: list[_Plan]) -> dict[str, pl.Expr]:
@@ -720,25 +720,14 @@ def _deflate_library() -> tuple[Any, str]:
 DEFLATE, DEFLATE_NAME = _deflate_library()  # the sheets' deflate: the same bytes need the same library and version
 
 
-def _compiled_rows_xml() -> Callable[..., bytes] | None:
-    """The compiled row writer, or None where the extension was not built (the Polars path then writes)."""
+def _compiled_writer() -> tuple[Callable[..., bytes], Callable[..., list[int]]] | None:
+    """The compiled row writer and its scan for values to escape or cut (rows_xml, rare_rows), or None
+    where the extension was not built (the Polars path then writes)."""
     try:
-        from forensics._xlsxrows import rows_xml
+        from forensics._xlsxrows import rare_rows, rows_xml
     except ImportError:
         return None
-    return rows_xml  # type: ignore[no-any-return]
-
-
-def _compiled_rare_rows() -> Callable[..., list[int]] | None:
-    """The compiled scan for values to escape or cut, or None where the extension was not built."""
-    try:
-        from forensics._xlsxrows import rare_rows
-    except ImportError:
-        return None
-    return rare_rows  # type: ignore[no-any-return]
-
-
-_RARE_ROWS = _compiled_rare_rows()
+    return rows_xml, rare_rows
 
 
 def _arrow_text(series: pl.Series) -> Any:

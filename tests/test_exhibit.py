@@ -423,9 +423,9 @@ def test_the_compiled_row_writer_gives_the_reference_bytes(tmp_path: Path) -> No
     import io
     import random
 
-    from forensics.xlsx import _compiled_rows_xml
+    from forensics.xlsx import _compiled_writer
 
-    if _compiled_rows_xml() is None:
+    if _compiled_writer() is None:
         pytest.fail("forensics._xlsxrows is not built (pip install -e . builds it)")
     rng = random.Random(3)
     n = 1_000
@@ -471,10 +471,18 @@ def test_the_compiled_scan_finds_the_values_polars_finds() -> None:
     """rare_rows (forensics/_xlsxrows.c) flags exactly the values the Polars check flags, on sliced arrays too."""
     import random
 
-    from forensics.xlsx import _RARE_ROWS, FORBIDDEN_PATTERN, MAX_CELL, _arrow_buffers, _arrow_text
+    from forensics.xlsx import (
+        FORBIDDEN_PATTERN,
+        MAX_CELL,
+        _arrow_buffers,
+        _arrow_text,
+        _compiled_writer,
+    )
 
-    if _RARE_ROWS is None:
+    compiled = _compiled_writer()
+    if compiled is None:
         pytest.fail("forensics._xlsxrows is not built (pip install -e . builds it)")
+    rare_rows = compiled[1]
     rng = random.Random(11)
     pieces = ["a", "é", "📞", "\t", "\n", "\r", "\x00", "\x07", "\x0b", "\x0c", "\x1f", " ", "\ufffe", "\uffff",
               "\ufffd", "\uefbf", "ï¿", "\x7f"]
@@ -487,4 +495,4 @@ def test_the_compiled_scan_finds_the_values_polars_finds() -> None:
         expected = pl.DataFrame({"v": part}).select(
             pl.col("v").str.contains(FORBIDDEN_PATTERN) | (pl.col("v").str.len_bytes() > MAX_CELL))["v"]
         array = _arrow_text(series).slice(start, length)  # an Arrow array with an offset
-        assert _RARE_ROWS(*_arrow_buffers(array), length, MAX_CELL) == expected.arg_true().to_list()
+        assert rare_rows(*_arrow_buffers(array), length, MAX_CELL) == expected.arg_true().to_list()
