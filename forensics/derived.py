@@ -22,53 +22,72 @@ import polars as pl
 from forensics.canonical import DERIVED
 
 SOURCE = ("_source_sha256", "_source_path")
+NUMBER = pl.coalesce(pl.col("destination_e164"), pl.col("destination_raw"))  # the number called, as best known
 UNKNOWN_SOURCE = "?"  # a frame without provenance columns (built by hand) is one source
 
 
-def victims(calls: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per number called: calls, answered calls and seconds (the most one source gives), the accounts."""
-    number = pl.coalesce(pl.col("destination_e164"), pl.col("destination_raw"))
+def victims(calls: pl.LazyFrame, pairs: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """One row per number called: calls, answered calls and seconds (the most one source gives), the accounts.
+
+    pairs (number_account_pairs(calls), given when already collected) saves grouping the calls again.
+    """
     answered = (pl.col("disposition").str.to_uppercase() == "ANSWERED") | (pl.col("billed_s") > 0)
-    rows = _with_source(calls).filter(number.is_not_null()).with_columns(number.alias("destination_e164"))
+    rows = _with_source(calls).filter(NUMBER.is_not_null()).with_columns(NUMBER.alias("destination_e164"))
     per_source = rows.group_by("destination_e164", *SOURCE).agg(
         pl.len().cast(pl.Int64).alias("calls"),
         answered.fill_null(False).sum().cast(pl.Int64).alias("answered_calls"),
         pl.col("duration_s").sum().cast(pl.Int64).alias("total_duration_s"),
         pl.col("billed_s").sum().cast(pl.Int64).alias("total_billed_s"),
+        pl.col("started_at").min().alias("first_call_at"),
+        pl.col("started_at").max().alias("last_call_at"),
     ).with_columns(_source_text())
     figures = per_source.group_by("destination_e164").agg(
         pl.col("calls", "answered_calls", "total_duration_s", "total_billed_s").max(),
         pl.len().cast(pl.Int64).alias("sources"),
         _by_source("calls").alias("calls_by_source"),
+        pl.col("first_call_at").min(), pl.col("last_call_at").max(),  # over all rows, not one source
     )
-    # Times and distinct accounts over all rows: a second pass, cheaper than carrying sets per source.
-    over_all = rows.group_by("destination_e164").agg(
-        pl.col("started_at").min().alias("first_call_at"),
-        pl.col("started_at").max().alias("last_call_at"),
-        pl.col("account_id").drop_nulls().n_unique().cast(pl.Int64).alias("accounts"),
-        pl.col("account_id").drop_nulls().unique().sort().str.join(", ").alias("account_ids"),
+    # Distinct accounts per number, from the distinct (number, account) pairs: far fewer than calls.
+    accounts = (number_account_pairs(calls) if pairs is None else pairs).group_by("destination_e164").agg(
+        pl.len().cast(pl.Int64).alias("accounts"),
+        pl.col("account_id").sort().str.join(", ").alias("account_ids"),
     )
     return (
-        figures.join(over_all, on="destination_e164", how="left")
+        figures.join(accounts, on="destination_e164", how="left")
+        .with_columns(pl.col("accounts").fill_null(0), pl.col("account_ids").fill_null(""))
         .sort("calls", "destination_e164", descending=[True, False])
         .select(_names("victims"))
     )
 
 
-def account_summary(accounts: pl.LazyFrame, payments: pl.LazyFrame, calls: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per account: calls, numbers called, payments and paid (the most one source gives), first and last activity."""
-    number = pl.coalesce(pl.col("destination_e164"), pl.col("destination_raw"))
-    placed = _with_source(calls).filter(pl.col("account_id").is_not_null())
-    call_figures = (
-        placed.group_by("account_id", *SOURCE).agg(pl.len().cast(pl.Int64).alias("calls"))
+def number_account_pairs(calls: pl.LazyFrame) -> pl.LazyFrame:
+    """The distinct (number called, account) pairs of the calls where both are known.
+
+    Both derived tables count distinct values from them (accounts per number, numbers per
+    account); computed once, they spare grouping every call twice more.
+    """
+    return calls.select(NUMBER.alias("destination_e164"), pl.col("account_id")).drop_nulls().unique()
+
+
+def account_summary(accounts: pl.LazyFrame, payments: pl.LazyFrame, calls: pl.LazyFrame,
+                    pairs: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """One row per account: calls, numbers called, payments and paid (the most one source gives), first and last activity.
+
+    pairs (number_account_pairs(calls), given when already collected) saves grouping the calls again.
+    """
+    per_source = (
+        _with_source(calls).filter(pl.col("account_id").is_not_null())
+        .group_by("account_id", *SOURCE).agg(
+            pl.len().cast(pl.Int64).alias("calls"),
+            pl.col("started_at").min().alias("first_call"), pl.col("started_at").max().alias("last_call"))
         .with_columns(_source_text())
-        .group_by("account_id").agg(pl.col("calls").max(), _by_source("calls").alias("calls_by_source"))
     )
-    call_times = placed.group_by("account_id").agg(
-        number.drop_nulls().n_unique().cast(pl.Int64).alias("numbers_called"),
-        pl.col("started_at").min().alias("first_call"),
-        pl.col("started_at").max().alias("last_call"),
+    call_figures = per_source.group_by("account_id").agg(
+        pl.col("calls").max(), _by_source("calls").alias("calls_by_source"),
+        pl.col("first_call").min(), pl.col("last_call").max(),  # over all rows, not one source
     )
+    numbers = (number_account_pairs(calls) if pairs is None else pairs).group_by("account_id").agg(
+        pl.len().cast(pl.Int64).alias("numbers_called"))
     payments_per_source = (
         _with_source(payments).filter(pl.col("account_id").is_not_null())
         .group_by("account_id", "currency", *SOURCE)
@@ -91,12 +110,12 @@ def account_summary(accounts: pl.LazyFrame, payments: pl.LazyFrame, calls: pl.La
         payments_per_source.group_by("account_id", *SOURCE).agg(pl.col("n").sum().alias("payments"))
         .group_by("account_id").agg(_by_source("payments").alias("payments_by_source"))
     )
-    ids = pl.concat([frame.select(pl.col("account_id")) for frame in (accounts, payments, calls)]).filter(
+    ids = pl.concat([frame.select(pl.col("account_id")) for frame in (accounts, payments, call_figures)]).filter(
         pl.col("account_id").is_not_null()).unique()
     created = accounts.group_by("account_id").agg(pl.col("created_at").min(), pl.col("last_seen_at").max())
     return (
         ids.join(call_figures, on="account_id", how="left")
-        .join(call_times, on="account_id", how="left")
+        .join(numbers, on="account_id", how="left")
         .join(payment_stats, on="account_id", how="left")
         .join(payment_sources, on="account_id", how="left")
         .join(created, on="account_id", how="left")
@@ -108,6 +127,13 @@ def account_summary(accounts: pl.LazyFrame, payments: pl.LazyFrame, calls: pl.La
         .sort("account_id")
         .select(_names("account_summary"))
     )
+
+
+def derived_tables(accounts: pl.LazyFrame, payments: pl.LazyFrame, calls: pl.LazyFrame) -> dict[str, pl.DataFrame]:
+    """victims and account_summary, collected together; the (number, account) pairs both use are made once."""
+    pairs = number_account_pairs(calls).collect().lazy()
+    frames = pl.collect_all([victims(calls, pairs), account_summary(accounts, payments, calls, pairs)])
+    return dict(zip(("victims", "account_summary"), frames, strict=True))
 
 
 def _with_source(frame: pl.LazyFrame) -> pl.LazyFrame:

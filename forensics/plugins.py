@@ -268,14 +268,12 @@ def _review_text(reviews: list[tuple[Any, RawTable]]) -> str:
 
 def _write_derived(out_dir: Path, work: Path, report: RunReport) -> None:
     """victims and account_summary, from the canonical tables just written."""
-    from forensics.derived import account_summary, victims
+    from forensics.derived import derived_tables
 
     scans = {name: pl.scan_parquet(out_dir / f"{name}.parquet") for name in TABLES}
-    derived = {"victims": victims(scans["calls"]),
-               "account_summary": account_summary(scans["accounts"], scans["payments"], scans["calls"])}
-    for name, frame in derived.items():
+    for name, frame in derived_tables(scans["accounts"], scans["payments"], scans["calls"]).items():
         target = work / f"{name}.parquet"
-        frame.collect().write_parquet(target)  # grouped: small beside the calls it sums up
+        frame.write_parquet(target)  # grouped: small beside the calls it sums up
         report.rows[name] = pl.scan_parquet(target).select(pl.len()).collect().item()
         os.replace(target, out_dir / f"{name}.parquet")
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import polars as pl
 
 from forensics.canonical import AMOUNT, DERIVED, UTC_US
-from forensics.derived import account_summary, victims
+from forensics.derived import account_summary, derived_tables, victims
 
 CDR = "var/log/asterisk/cdr-csv/Master.csv"
 DUMP = "var/backups/mysql/spoofcall.sql"
@@ -140,3 +140,17 @@ def test_frames_without_provenance_are_one_source() -> None:
     calls = calls_from(DUMP, CALLS).drop("_source_sha256", "_source_path").lazy()
     row = victims(calls).collect().row(0, named=True)
     assert (row["calls"], row["sources"], row["calls_by_source"]) == (3, 1, "?: 3")
+
+
+def test_derived_tables_share_the_pairs_and_give_what_each_function_gives() -> None:
+    # A number only ever called from calls without an account, and an account whose calls have no number.
+    rows = CALLS + [(None, "+447700900789", 14, 3, 0, "BUSY"), ("9", None, 15, 4, 0, "BUSY")]
+    both = pl.concat([calls_from(DUMP, rows), calls_from(CDR, rows[:2])]).lazy()
+    payments = payments_from(DUMP, [("7", "0.5", "BTC", 9)]).lazy()
+    tables = derived_tables(no_accounts(), payments, both)
+    assert tables["victims"].equals(victims(both).collect())
+    assert tables["account_summary"].equals(account_summary(no_accounts(), payments, both).collect())
+    orphan = tables["victims"].filter(pl.col("destination_e164") == "+447700900789").row(0, named=True)
+    assert (orphan["calls"], orphan["accounts"], orphan["account_ids"]) == (1, 0, "")
+    nine = tables["account_summary"].filter(pl.col("account_id") == "9").row(0, named=True)
+    assert (nine["calls"], nine["numbers_called"]) == (1, 0)
