@@ -467,6 +467,30 @@ def test_the_compiled_row_writer_gives_the_reference_bytes(tmp_path: Path) -> No
     assert len(_sheet_values(path, "s")) == n + 1
 
 
+def test_rows_whose_escapes_outgrow_the_estimate_are_written_whole() -> None:
+    """The compiled writer writes into a bytes object sized by an estimate; text made of escapes
+    (5 bytes for each &, 8 for each _x) outgrows it and must move to a buffer of its own intact."""
+    import io
+
+    from forensics.xlsx import _compiled_writer
+
+    if _compiled_writer() is None:
+        pytest.fail("forensics._xlsxrows is not built (pip install -e . builds it)")
+    frame = pl.DataFrame({"escapes": ["&" * 3000, "_x" * 1500, "a", "<>" * 700, None, "=&"],
+                          "n": pl.Series([1, None, 3, 4, 5, 6], dtype=pl.Int64)})
+    for rows_per_chunk in (1, 2, 6):
+        sheets = []
+        for compiled in (True, False):
+            buffer = io.BytesIO()
+            with XlsxWriter(buffer, made_at="2022-01-01T00:00:00Z", compiled=compiled) as book:
+                book.data_sheet("s", [SheetColumn(c, c) for c in frame.columns], frame.iter_slices(rows_per_chunk),
+                                len(frame), 0, "x")
+                book.close()
+            sheets.append(zipfile.ZipFile(io.BytesIO(buffer.getvalue())).read("xl/worksheets/sheet1.xml"))
+        assert sheets[0] == sheets[1]
+        assert b"&amp;" * 3000 in sheets[0] and b"_x005F_x" * 1500 in sheets[0]
+
+
 def test_the_compiled_scan_finds_the_values_polars_finds() -> None:
     """rare_rows (forensics/_xlsxrows.c) flags exactly the values the Polars check flags, on sliced arrays too."""
     import random
