@@ -29,6 +29,7 @@ import polars as pl
 from forensics.canonical import PROVENANCE, TABLES, conform, unparsed_counts
 from forensics.case import Case
 from forensics.mapping import TableMapping, apply, claims
+from forensics.parquet_concat import concat_parquet
 from forensics.plugin import LOCATOR, Accepts, Context, RawTable
 
 _PACKAGED_DIR = Path(__file__).resolve().parent / "builtin_plugins"  # where a wheel carries them
@@ -212,7 +213,8 @@ def run_plugins(case: Case, manifests: list[dict[str, Any]], discovery: Discover
     for name, files in parts.items():
         target = work / f"{name}.parquet"
         if files:
-            pl.concat([pl.scan_parquet(f) for f in files], how="vertical").sink_parquet(target)
+            if not concat_parquet(files, target):  # parts that cannot be joined as they are: decoded and written again
+                pl.concat([pl.scan_parquet(f) for f in files], how="vertical").sink_parquet(target)
         else:
             pl.DataFrame(schema=_full_schema(name)).write_parquet(target)
         report.rows[name] = pl.scan_parquet(target).select(pl.len()).collect().item()
@@ -233,7 +235,7 @@ def _run_one(report: RunReport, parts: dict[str, list[Path]], work: Path, table:
     try:
         for name, frame in _checked(produces, call()).items():
             part = work / f"{name}.{len(parts[name]):05d}.parquet"
-            _with_provenance(name, frame, table, extractor).sink_parquet(part, compression="lz4")  # scratch: quick to write and read; zstd in the table
+            _with_provenance(name, frame, table, extractor).sink_parquet(part)  # as the table is written: joined as it is
             count = pl.scan_parquet(part).select(pl.len()).collect().item()
             parts[name].append(part)
             run["rows"][name] = count
