@@ -9,9 +9,11 @@ after the other, and write a footer with every row group, each offset moved by w
 file's pages now start. Column indexes hold no offsets and are copied; offset indexes
 name pages by offset and are written again, moved likewise.
 
-Only files this can join exactly are joined: the same schema and key-value metadata, no
-encryption, no bloom filters, column chunks laid out one after the other. For anything
-else concat_parquet returns False and the caller decodes and encodes as before.
+Only files this can join exactly are joined: written by the same Polars (readers adjust
+to the writer a footer names, and this checks the layout Polars' writer makes), with the
+same schema and key-value metadata, no encryption, no bloom filters, column chunks laid
+out one after the other. For anything else, or a footer or offset index that does not
+parse, concat_parquet returns False and the caller decodes and encodes as before.
 """
 
 from __future__ import annotations
@@ -260,6 +262,10 @@ def concat_parquet(parts: list[Path], target: Path) -> bool:
         opened = [_Part(path) for path in parts]
         if not opened:
             return False
+        if not all(str(_get(part.meta, 6) or b"", "utf-8", "replace").startswith("Polars") for part in opened):
+            raise NotJoinable("not written by Polars")  # the layout checked here is the one its writer makes
+        _same(opened, 6, "writer (created_by)")
+        _same(opened, 1, "format version")
         _same(opened, 2, "schema")
         _same(opened, 5, "key-value metadata")
         _same(opened, 7, "column orders")
@@ -271,6 +277,8 @@ def concat_parquet(parts: list[Path], target: Path) -> bool:
             _write_joined(opened, out.fileno())
             os.fsync(out.fileno())
         os.replace(partial, target)
+    except (NotJoinable, TypeError, IndexError, ValueError):  # e.g. an offset index that does not parse
+        return False
     finally:
         partial.unlink(missing_ok=True)
     return True
@@ -278,7 +286,7 @@ def concat_parquet(parts: list[Path], target: Path) -> bool:
 
 def _write_joined(parts: list[_Part], out: int) -> None:
     """The joined file: magic, every part's pages, the page indexes, the footer."""
-    os.write(out, MAGIC)
+    _write_all(out, MAGIC)
     position = 4
     groups: list[list[Field]] = []
     indexes: list[tuple[bytes | None, bytes | None]] = []  # (column index, offset index) per chunk, in order
@@ -296,8 +304,11 @@ def _write_joined(parts: list[_Part], out: int) -> None:
                                     if _get(chunk, 4) else None)
                     indexes.append((column_index, offset_index))
                     meta = _moved(_get(chunk, 3), {9: shift, 10: shift, 11: shift})  # data, index, dictionary page
-                    chunks.append(_without(_set(_moved(chunk, {2: shift}), 3, meta), {4, 5, 6, 7}))
+                    moves = {2: shift} if _get(chunk, 2) else {}  # 0: "no metadata outside the footer", kept
+                    chunks.append(_without(_set(_moved(chunk, moves), 3, meta), {4, 5, 6, 7}))
                 group = _moved(_set(group, 1, (_STRUCT, chunks)), {5: shift})  # the row group's file offset
+                if _get(group, 7) is not None and len(groups) > 0x7FFF:
+                    raise NotJoinable("more row groups than an ordinal (i16) can number")
                 groups.append(_set(group, 7, len(groups)))  # its ordinal, where written
     # The page indexes after all pages: every column index, then every offset index, as writers place them.
     placed: list[list[Field]] = [[] for _ in indexes]
@@ -306,7 +317,7 @@ def _write_joined(parts: list[_Part], out: int) -> None:
             blob = blobs[which]
             if blob is not None:
                 placed[number] += [(offset_field, _I64, position), (length_field, _I32, len(blob))]
-                os.write(out, blob)
+                _write_all(out, blob)
                 position += len(blob)
     number = 0
     for index, group in enumerate(groups):
@@ -318,7 +329,14 @@ def _write_joined(parts: list[_Part], out: int) -> None:
     meta = _set(_set(parts[0].meta, 3, sum(_get(part.meta, 3) for part in parts)), 4, (_STRUCT, groups))
     writer = _Writer()
     writer.fields(meta)
-    os.write(out, bytes(writer.out) + struct.pack("<I", len(writer.out)) + MAGIC)
+    _write_all(out, bytes(writer.out) + struct.pack("<I", len(writer.out)) + MAGIC)
+
+
+def _write_all(target: int, data: bytes) -> None:
+    """os.write until every byte is written (a write may take fewer)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(target, view):]
 
 
 def _copy(source: int, target: int, start: int, size: int) -> None:
@@ -336,4 +354,5 @@ def _copy(source: int, target: int, start: int, size: int) -> None:
         block = os.pread(source, min(size - done, 16 << 20), start + done)
         if not block:
             raise OSError("file shorter than its footer says")
-        done += os.write(target, block)
+        _write_all(target, block)
+        done += len(block)

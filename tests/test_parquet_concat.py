@@ -99,3 +99,32 @@ def test_files_that_differ_are_not_joined(tmp_path: Path) -> None:
     assert not concat_parquet([paths[0], not_parquet], target)
     assert not concat_parquet([], target)
     assert not target.exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_other_writers_and_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths, frames = write_parts(tmp_path, [500, 700])
+    # a part written by another writer (pyarrow): its layout is not the one checked here
+    other = tmp_path / "pyarrow.parquet"
+    pq.write_table(pl.read_parquet(paths[1]).to_arrow(), other)
+    target = tmp_path / "joined.parquet"
+    assert not concat_parquet([paths[0], other], target)
+    assert not target.exists()
+    # writes that take only part of what they are given still make the whole file
+    import forensics.parquet_concat as module
+
+    real_write = module.os.write
+    monkeypatch.setattr(module.os, "write", lambda fd, data: real_write(fd, bytes(data)[:512]))
+    monkeypatch.setattr(module.os, "copy_file_range", lambda *a: (_ for _ in ()).throw(OSError(18, "EXDEV")))
+    assert concat_parquet(paths, target)
+    assert pl.read_parquet(target).equals(pl.concat(frames))
+
+
+def test_an_offset_index_that_does_not_parse_falls_back(tmp_path: Path) -> None:
+    paths, _ = write_parts(tmp_path, [300, 300])
+    chunk = _get(_Part(paths[1]).row_groups[0], 1)[1][0]
+    with open(paths[1], "r+b") as handle:  # the readers still read the part; its offset index is zeros
+        handle.seek(_get(chunk, 4))
+        handle.write(bytes(_get(chunk, 5)))
+    target = tmp_path / "joined.parquet"
+    assert not concat_parquet(paths, target)
+    assert not target.exists() and not list(tmp_path.glob(".*partial"))
