@@ -187,7 +187,7 @@ class TableWriter:
             future.result()  # a failed write fails the reading
 
     def _write(self, frame: pl.DataFrame) -> None:
-        table = frame.to_arrow()
+        table = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # text as string_view: handed over without a copy
         if self._writer is None and not self._parts:
             self._schema = table.schema
             # No dictionary pages and no min/max statistics: raw tables are read whole, and building
