@@ -7,9 +7,10 @@
  * regular file no larger than a limit: open read-only without following a link and, where
  * allowed, without updating the access time; fstat; read the whole file; fstat again;
  * close; MD5, SHA-1 and SHA-256 through OpenSSL. Whenever anything is not plain (not a
- * regular file, larger than the limit, an error, a size or time that moved while it was
- * read), it returns None and the Python reader does the file again, so every error
- * message and every odd case is decided in one place. Tests compare the two.
+ * regular file, larger than the limit, an error), it returns None and the Python reader
+ * does the file again, so every error message and every odd case is decided in one place;
+ * a size or time that moved while it was read is said as such, so that the Python reader,
+ * which reads it again, records that it moved. Tests compare the two.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -81,9 +82,12 @@ typedef struct {
     char md5[32], sha1[40], sha256[64];
     unsigned int md5_len, sha1_len, sha256_len;
     int plain;
+    long long size_after, bytes_read;  /* where the file moved while it was read */
 } Small;
 
-/* 0: read and hashed; 1: not plain, leave it to the Python reader. Runs without the GIL. */
+/* 0: read and hashed; 1: not plain, leave it to the Python reader; 2: its size or modification
+   time moved while it was read (the Python reader reads it again, and records that it moved).
+   Runs without the GIL. */
 static int read_one(const char *path, size_t limit, size_t head_size, size_t long_line, Small *out) {
     int fd = open_read_only(path);
     if (fd < 0) return 1;
@@ -103,9 +107,14 @@ static int read_one(const char *path, size_t limit, size_t head_size, size_t lon
         if (n == 0) break;
         got += (size_t)n;
     }
-    if (got != (size_t)out->st.st_size || fstat(fd, &after) != 0 || after.st_size != out->st.st_size
-        || after.st_mtim.tv_sec != out->st.st_mtim.tv_sec || after.st_mtim.tv_nsec != out->st.st_mtim.tv_nsec)
+    if (fstat(fd, &after) != 0) goto done;
+    if (got != (size_t)out->st.st_size || after.st_size != out->st.st_size
+        || after.st_mtim.tv_sec != out->st.st_mtim.tv_sec || after.st_mtim.tv_nsec != out->st.st_mtim.tv_nsec) {
+        out->size_after = (long long)after.st_size;
+        out->bytes_read = (long long)got;
+        result = 2;
         goto done;
+    }
     /* Times past what int64 nanoseconds hold (before 1677 or after 2262: forged or
        damaged) are left to the Python reader, which decides what to record. */
     if (!ns_fits(out->st.st_mtim) || !ns_fits(out->st.st_ctim) || !ns_fits(out->st.st_atim)) goto done;
@@ -129,8 +138,9 @@ PyDoc_STRVAR(read_small_doc,
 "read_small(path: bytes, limit: int, head_size: int, long_line: int) -> tuple | None\n\n"
 "Read and hash one regular file of at most limit bytes. Returns (mode, size, mtime_ns,\n"
 "ctime_ns, atime_ns, uid, gid, inode, data, md5, sha1, sha256, plain) where plain says the\n"
-"first head_size bytes are plain ASCII lines no longer than long_line, or None when the\n"
-"file is anything else (the caller reads it the general way).");
+"first head_size bytes are plain ASCII lines no longer than long_line; ('changed', size before,\n"
+"size after, bytes read) when its size or modification time moved while it was read; or None\n"
+"when the file is anything else. In both last cases the caller reads it the general way.");
 
 static PyObject *read_small(PyObject *self, PyObject *args) {
     PyObject *path_obj;
@@ -146,6 +156,10 @@ static PyObject *read_small(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     Py_DECREF(path_obj);
     PyObject *result = NULL;
+    if (status == 2) {
+        free(small.data);
+        return Py_BuildValue("(sLLL)", "changed", (long long)small.st.st_size, small.size_after, small.bytes_read);
+    }
     if (status != 0) {
         free(small.data);
         Py_RETURN_NONE;

@@ -258,10 +258,20 @@ class FileReader:
         however many members an archive holds.
         """
         self.last_spilled = 0
+        moved = None
         if _intake is not None:
-            rows, entry = self._read_small(entry)
+            rows, entry, moved = self._read_small(entry)
             if rows is not None:
                 return rows
+        rows = self._read_general(entry)
+        if moved is not None and not rows[0].get("error"):  # read again unchanged: say what the first reading saw
+            before, after, read = moved
+            rows[0]["error"] = (f"changed while being read (size {before} -> {after}, {read} bytes read); read "
+                                "again unchanged: the hashes are of that second reading")
+        return rows
+
+    def _read_general(self, entry: DiskEntry) -> list[dict[str, Any]]:
+        """read() for any file: every error decided, archives opened."""
         try:
             fd = open_read_only(entry.path)
         except OSError as exc:
@@ -306,8 +316,9 @@ class FileReader:
             os.close(fd)
         return rows
 
-    def _read_small(self, entry: DiskEntry) -> tuple[list[dict[str, Any]] | None, DiskEntry]:
-        """The row of a small regular file read and hashed by the compiled reader, or None.
+    def _read_small(self, entry: DiskEntry) -> tuple[list[dict[str, Any]] | None, DiskEntry, tuple[int, ...] | None]:
+        """The row of a small regular file read and hashed by the compiled reader, or None;
+        and, where the file moved while it read it, (size before, size after, bytes read).
 
         None whenever the file is anything but plain (larger than THREADED_MIN, not a
         regular file, unreadable, changing, an archive): read() then does it the general
@@ -316,19 +327,21 @@ class FileReader:
         as found even where O_NOATIME is not allowed.
         """
         if entry.st is not None and (not stat.S_ISREG(entry.st.st_mode) or entry.st.st_size > THREADED_MIN):
-            return None, entry
+            return None, entry, None
         found = _intake.read_small(entry.path, THREADED_MIN, HEAD_SIZE, LONG_LINE)
         if found is None:
-            return None, entry
+            return None, entry, None
+        if found[0] == "changed":
+            return None, entry, tuple(found[1:])
         data = found[8]
         if self.open_archives and container_kind(data[:512]) is not None:
-            return None, entry if entry.st is not None else entry._replace(st=SmallStat(*found[:8]))
+            return None, entry if entry.st is not None else entry._replace(st=SmallStat(*found[:8])), None
         row = stat_row(entry, SmallStat(*found[:8]))
         row.update(md5=found[9], sha1=found[10], sha256=found[11])
         if self.type_files:
             typed = self.typer.identify(data[:HEAD_SIZE], found[11], plain_lines=found[12])
             row.update(mime=typed.mime, description=typed.description, typed_by=typed.typed_by)
-        return [row], entry
+        return [row], entry, None
 
     def _members(self, fd: int, kind: str, row: dict[str, Any]) -> list[dict[str, Any]]:
         members: list[dict[str, Any]] = []

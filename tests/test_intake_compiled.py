@@ -53,7 +53,7 @@ def _rows(root: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> dict[s
         if entry.is_file:
             found[entry.rel] = reader.read(entry)
             if compiled and entry.rel.endswith(".php"):
-                assert reader._read_small(entry) is not None, entry.rel  # taken by the compiled reader
+                assert reader._read_small(entry)[0] is not None, entry.rel  # taken by the compiled reader
     return found
 
 
@@ -134,3 +134,26 @@ def test_compiled_plain_lines_check_equals_the_python_one(tmp_path: Path) -> Non
         path = write(tmp_path / f"s{index}", data)
         plain = _intake.read_small(os.fsencode(path), THREADED_MIN, HEAD_SIZE, LONG_LINE)[-1]
         assert plain == is_plain_lines(data), data
+
+
+def test_a_file_that_moves_while_the_compiled_reader_reads_it_is_said_to_have_moved(tmp_path: Path) -> None:
+    # /proc files are regular files whose fstat size (0) is not what a read gives: always "moved"
+    found = _intake.read_small(b"/proc/self/status", THREADED_MIN, HEAD_SIZE, LONG_LINE)
+    assert found[0] == "changed" and found[1] == 0 and found[2] == 0 and found[3] > 0
+
+
+def test_a_file_read_again_unchanged_after_it_moved_keeps_the_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "evidence" / "log.txt", b"line one\nline two\n")
+
+    class MovedOnce:  # the compiled reader saw it grow from 9 to 18 bytes; the second reading is steady
+        @staticmethod
+        def read_small(*args: object) -> tuple[object, ...]:
+            return ("changed", 9, 18, 18)
+
+    monkeypatch.setattr(evidence, "_intake", MovedOnce)
+    entry = next(e for e in walk(os.fspath(tmp_path / "evidence"), stat_files=False) if e.is_file)
+    row = FileReader(Limits(), None).read(entry)[0]
+    assert row["error"] == ("changed while being read (size 9 -> 18, 18 bytes read); read again unchanged: "
+                            "the hashes are of that second reading")
+    assert row["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and row["size"] == 18
