@@ -1,9 +1,10 @@
 /*
  * The compiled row writer of the exhibit sheets: the <row> elements of a chunk of rows.
  *
- * rows_xml() takes the chunk's columns as Arrow large_string arrays (validity bitmap,
- * int64 offsets, UTF-8 data) prepared by forensics/xlsx.py, and writes each row's cells
- * without the GIL. The cell rules are those of the Polars expressions in xlsx.py, which
+ * rows_xml() takes the chunk's columns as Arrow text arrays prepared by forensics/xlsx.py,
+ * either large_string (validity bitmap, int64 offsets, UTF-8 data) or string_view
+ * (validity bitmap, 16-byte views, data buffers: what Polars hands over without a copy),
+ * and writes each row's cells without the GIL. The cell rules are those of the Polars expressions in xlsx.py, which
  * stay the reference; tests compare the two byte for byte:
  *
  *   TEXT   an inline string: & < > escaped, CR as &#13;, every "_x" as "_x005F_x" (so
@@ -29,12 +30,114 @@ typedef struct {
     int len;
 } Head;
 
+/* One Arrow text array: large_string (offsets, data) or string_view (views, data buffers). */
+typedef struct {
+    Py_buffer validity, offsets, data;  /* string_view: offsets holds the views, data is unused */
+    Py_buffer *bufs;                    /* string_view: the data buffers the views point into */
+    Py_ssize_t nbufs, offset, rows;
+    int has_validity, views;
+} Text;
+
+static void text_close(Text *t) {
+    if (t->has_validity && t->validity.obj) PyBuffer_Release(&t->validity);
+    if (t->offsets.obj) PyBuffer_Release(&t->offsets);
+    if (t->data.obj) PyBuffer_Release(&t->data);
+    for (Py_ssize_t i = 0; i < t->nbufs; i++)
+        if (t->bufs[i].obj) PyBuffer_Release(&t->bufs[i]);
+    PyMem_Free(t->bufs);
+    memset(t, 0, sizeof *t);
+}
+
+/* The value of row at (its place in the arrays, offset included) and its length. Only after text_open. */
+static inline const unsigned char *text_value(const Text *t, Py_ssize_t at, Py_ssize_t *n) {
+    if (!t->views) {
+        const int64_t *ends = (const int64_t *)t->offsets.buf;
+        *n = (Py_ssize_t)(ends[at + 1] - ends[at]);
+        return (const unsigned char *)t->data.buf + ends[at];
+    }
+    const unsigned char *view = (const unsigned char *)t->offsets.buf + (size_t)at * 16;
+    int32_t len, index, start;
+    memcpy(&len, view, 4);
+    *n = len;
+    if (len <= 12) return view + 4;  /* short values are held in the view itself */
+    memcpy(&index, view + 8, 4);
+    memcpy(&start, view + 12, 4);
+    return (const unsigned char *)t->bufs[index].buf + start;
+}
+
+static inline int text_valid(const Text *t, Py_ssize_t at) {
+    return !t->has_validity || (((const unsigned char *)t->validity.buf)[at >> 3] >> (at & 7) & 1);
+}
+
+/* Take the buffers of an array (data: one buffer for large_string, a tuple of buffers for
+ * string_view) and check that every value of rows [offset, offset + rows) lies inside them,
+ * so that the loops without the GIL read nothing else. Sets a Python error and returns -1. */
+static int text_open(Text *t, PyObject *validity, PyObject *offsets, PyObject *data, Py_ssize_t offset,
+                     Py_ssize_t rows) {
+    memset(t, 0, sizeof *t);
+    t->offset = offset;
+    t->rows = rows;
+    t->views = PyTuple_Check(data);
+    if (offset < 0 || rows < 0) goto short_buffers;
+    if (validity != Py_None) {
+        if (PyObject_GetBuffer(validity, &t->validity, PyBUF_SIMPLE) < 0) return -1;
+        t->has_validity = 1;
+        if (t->validity.len * 8 < offset + rows) goto short_buffers;
+    }
+    if (PyObject_GetBuffer(offsets, &t->offsets, PyBUF_SIMPLE) < 0) return -1;
+    if (!t->views) {
+        if (PyObject_GetBuffer(data, &t->data, PyBUF_SIMPLE) < 0) return -1;
+        if (t->offsets.len < (Py_ssize_t)sizeof(int64_t) * (offset + rows + 1)) goto short_buffers;
+        const int64_t *ends = (const int64_t *)t->offsets.buf;
+        for (Py_ssize_t r = offset; r < offset + rows; r++)
+            if (ends[r] < 0 || ends[r + 1] < ends[r] || ends[r + 1] > t->data.len) goto bad_values;
+        return 0;
+    }
+    t->nbufs = PyTuple_GET_SIZE(data);
+    t->bufs = PyMem_Calloc((size_t)(t->nbufs ? t->nbufs : 1), sizeof(Py_buffer));
+    if (!t->bufs) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < t->nbufs; i++)
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(data, i), &t->bufs[i], PyBUF_SIMPLE) < 0) return -1;
+    if (t->offsets.len < 16 * (offset + rows)) goto short_buffers;
+    for (Py_ssize_t r = offset; r < offset + rows; r++) {
+        const unsigned char *view = (const unsigned char *)t->offsets.buf + (size_t)r * 16;
+        int32_t len, index, start;
+        memcpy(&len, view, 4);
+        if (len < 0) goto bad_values;
+        if (len <= 12) continue;
+        memcpy(&index, view + 8, 4);
+        memcpy(&start, view + 12, 4);
+        if (index < 0 || index >= t->nbufs || start < 0 || (Py_ssize_t)start + len > t->bufs[index].len)
+            goto bad_values;
+    }
+    return 0;
+short_buffers:
+    PyErr_SetString(PyExc_ValueError, "text array: buffers shorter than the rows");
+    return -1;
+bad_values:
+    PyErr_SetString(PyExc_ValueError, "text array: a value lies outside its buffers");
+    return -1;
+}
+
+/* The bytes of all values of the rows (nulls included: their slots are empty or ignored). */
+static Py_ssize_t text_bytes(const Text *t) {
+    if (!t->views) {
+        const int64_t *ends = (const int64_t *)t->offsets.buf;
+        return (Py_ssize_t)(ends[t->offset + t->rows] - ends[t->offset]);
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t r = t->offset; r < t->offset + t->rows; r++) {
+        int32_t len;
+        memcpy(&len, (const unsigned char *)t->offsets.buf + (size_t)r * 16, 4);
+        total += len;
+    }
+    return total;
+}
+
 typedef struct {
     int kind, style, ms_style, quoted_style;
     Head number, ms_number, quoted;  /* the cells' opening tags, made once per column */
-    Py_buffer validity, offsets, data;
-    int has_validity;
-    Py_ssize_t offset;
+    Text text;
 } Column;
 
 static void make_heads(Column *c) {
@@ -143,18 +246,13 @@ static int number_cell(Buf *b, const unsigned char *s, Py_ssize_t n, const Head 
 }
 
 static int cell(Buf *b, const Column *c, Py_ssize_t row) {
-    Py_ssize_t at = c->offset + row;
-    if (c->has_validity) {
-        const unsigned char *bits = (const unsigned char *)c->validity.buf;
-        if (!(bits[at >> 3] & (1u << (at & 7)))) {
-            if (reserve(b, 4) < 0) return -1;
-            PUTS(b, "<c/>");
-            return 0;
-        }
+    Py_ssize_t at = c->text.offset + row, n;
+    if (!text_valid(&c->text, at)) {
+        if (reserve(b, 4) < 0) return -1;
+        PUTS(b, "<c/>");
+        return 0;
     }
-    const int64_t *offsets = (const int64_t *)c->offsets.buf;
-    const unsigned char *s = (const unsigned char *)c->data.buf + offsets[at];
-    Py_ssize_t n = (Py_ssize_t)(offsets[at + 1] - offsets[at]);
+    const unsigned char *s = text_value(&c->text, at, &n);
     switch (c->kind) {
     case TEXT: return text_cell(b, s, n, &c->quoted);
     case NUMBER: return number_cell(b, s, n, &c->number);
@@ -176,16 +274,13 @@ static int cell(Buf *b, const Column *c, Py_ssize_t row) {
 }
 
 static void release(Column *cols, Py_ssize_t count) {
-    for (Py_ssize_t i = 0; i < count; i++) {
-        if (cols[i].has_validity) PyBuffer_Release(&cols[i].validity);
-        if (cols[i].offsets.obj) PyBuffer_Release(&cols[i].offsets);
-        if (cols[i].data.obj) PyBuffer_Release(&cols[i].data);
-    }
+    for (Py_ssize_t i = 0; i < count; i++) text_close(&cols[i].text);
     PyMem_Free(cols);
 }
 
 /* rows_xml(columns, rows, first_row_number) -> bytes
- * columns: a sequence of (kind, style, ms_style, quoted_style, validity or None, offsets, data, offset). */
+ * columns: a sequence of (kind, style, ms_style, quoted_style, validity or None, offsets, data, offset):
+ * a large_string array (offsets, data), or a string_view one (views as offsets, a tuple of data buffers). */
 static PyObject *rows_xml(PyObject *self, PyObject *args) {
     PyObject *specs;
     Py_ssize_t rows, first;
@@ -198,19 +293,11 @@ static PyObject *rows_xml(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *validity, *offsets, *data;
         Column *c = &cols[i];
+        Py_ssize_t offset;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiiOOOn", &c->kind, &c->style, &c->ms_style,
-                              &c->quoted_style, &validity, &offsets, &data, &c->offset)) goto fail;
+                              &c->quoted_style, &validity, &offsets, &data, &offset)) goto fail;
         make_heads(c);
-        if (validity != Py_None) {
-            if (PyObject_GetBuffer(validity, &c->validity, PyBUF_SIMPLE) < 0) goto fail;
-            c->has_validity = 1;
-        }
-        if (PyObject_GetBuffer(offsets, &c->offsets, PyBUF_SIMPLE) < 0) goto fail;
-        if (PyObject_GetBuffer(data, &c->data, PyBUF_SIMPLE) < 0) goto fail;
-        if (c->offsets.len < (Py_ssize_t)sizeof(int64_t) * (c->offset + rows + 1)) {
-            PyErr_SetString(PyExc_ValueError, "offsets buffer shorter than the rows");
-            goto fail;
-        }
+        if (text_open(&c->text, validity, offsets, data, offset, rows) < 0) goto fail;
     }
     Buf b = {0};
     int failed = 0;
@@ -219,10 +306,9 @@ static PyObject *rows_xml(PyObject *self, PyObject *args) {
        cell by its kind, and its value with room for a few escapes. */
     Py_ssize_t estimate = rows * 32 + 64;
     for (Py_ssize_t i = 0; i < count; i++) {
-        const int64_t *offsets = (const int64_t *)cols[i].offsets.buf;
         int kind = cols[i].kind;
         estimate += rows * (kind == RAW ? 4 : kind == TEXT || kind == MIXED ? 48 : 28);
-        estimate += (Py_ssize_t)(offsets[cols[i].offset + rows] - offsets[cols[i].offset]) * 11 / 10;
+        estimate += text_bytes(&cols[i].text) * 11 / 10;
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, estimate);
     if (!out) {
@@ -277,62 +363,73 @@ static int forbidden(const unsigned char *s, Py_ssize_t n) {
     return 0;
 }
 
+/* Whether any of the n bytes at s is below 0x20 or is 0xEF (U+FFFE and U+FFFF start with it),
+ * 8 bytes at a time: most values have neither, and are passed over at that speed. */
+static int has_rare_byte(const unsigned char *s, Py_ssize_t n) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, s + i, 8);
+        y = x ^ (ones * 0xEF);
+        if (((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs)) return 1;
+    }
+    for (; i < n; i++)
+        if (s[i] < 0x20 || s[i] == 0xEF) return 1;
+    return 0;
+}
+
 static PyObject *rare_rows(PyObject *self, PyObject *args) {
     PyObject *validity_obj, *offsets_obj, *data_obj;
     Py_ssize_t offset, rows, max_bytes;
     if (!PyArg_ParseTuple(args, "OOOnnn", &validity_obj, &offsets_obj, &data_obj, &offset, &rows, &max_bytes))
         return NULL;
-    Py_buffer validity = {0}, offsets = {0}, data = {0};
-    int has_validity = validity_obj != Py_None;
+    Text t;
     PyObject *found = NULL;
-    if (has_validity && PyObject_GetBuffer(validity_obj, &validity, PyBUF_SIMPLE) < 0) return NULL;
-    if (PyObject_GetBuffer(offsets_obj, &offsets, PyBUF_SIMPLE) < 0) goto done;
-    if (PyObject_GetBuffer(data_obj, &data, PyBUF_SIMPLE) < 0) goto done;
-    if (offset < 0 || rows < 0 || offsets.len < (Py_ssize_t)sizeof(int64_t) * (offset + rows + 1)
-        || (has_validity && validity.len * 8 < offset + rows)) {
-        PyErr_SetString(PyExc_ValueError, "rare_rows: buffers shorter than the rows");
-        goto done;
-    }
-    const int64_t *ends = (const int64_t *)offsets.buf;
-    const unsigned char *bits = validity.buf, *bytes = data.buf;
-    if (ends[offset + rows] > data.len || ends[offset] < 0) {
-        PyErr_SetString(PyExc_ValueError, "rare_rows: offsets past the data");
-        goto done;
-    }
+    if (text_open(&t, validity_obj, offsets_obj, data_obj, offset, rows) < 0) goto done;
     unsigned char *flags = calloc((size_t)(rows ? rows : 1), 1);
     if (!flags) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t r = 0; r < rows; r++) flags[r] = ends[offset + r + 1] - ends[offset + r] > max_bytes;
-    /* The values lie end to end: scan them 8 bytes at a time for a byte below 0x20 or 0xEF (U+FFFE and
-     * U+FFFF start with it); only where one is met is its row found and looked at closely. */
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    Py_ssize_t at = (Py_ssize_t)ends[offset], stop = (Py_ssize_t)ends[offset + rows], row = 0;
-    while (at < stop) {
-        if (at + 8 <= stop) {
-            uint64_t x, y;
-            memcpy(&x, bytes + at, 8);
-            y = x ^ (ones * 0xEF);
-            if (!(((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs))) {
-                at += 8;
+    if (t.views) {  /* values anywhere in their buffers: each looked at on its own */
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            Py_ssize_t n;
+            const unsigned char *s = text_value(&t, offset + r, &n);
+            flags[r] = n > max_bytes || (has_rare_byte(s, n) && forbidden(s, n));
+        }
+    } else {
+        const int64_t *ends = (const int64_t *)t.offsets.buf;
+        const unsigned char *bytes = t.data.buf;
+        for (Py_ssize_t r = 0; r < rows; r++) flags[r] = ends[offset + r + 1] - ends[offset + r] > max_bytes;
+        /* The values lie end to end: scan them 8 bytes at a time for a byte below 0x20 or 0xEF; only where
+         * one is met is its row found and looked at closely. */
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        Py_ssize_t at = (Py_ssize_t)ends[offset], stop = (Py_ssize_t)ends[offset + rows], row = 0;
+        while (at < stop) {
+            if (at + 8 <= stop) {
+                uint64_t x, y;
+                memcpy(&x, bytes + at, 8);
+                y = x ^ (ones * 0xEF);
+                if (!(((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs))) {
+                    at += 8;
+                    continue;
+                }
+            }
+            unsigned char c = bytes[at];
+            if (c >= 0x20 && c != 0xEF) {
+                at++;
                 continue;
             }
+            while (ends[offset + row + 1] <= at) row++;  /* the row this byte belongs to (rows only move forward) */
+            Py_ssize_t start = (Py_ssize_t)ends[offset + row], n = (Py_ssize_t)(ends[offset + row + 1] - start);
+            if (forbidden(bytes + start, n)) flags[row] = 1;
+            at = start + n;  /* the row is decided: go on after it */
         }
-        unsigned char c = bytes[at];
-        if (c >= 0x20 && c != 0xEF) {
-            at++;
-            continue;
-        }
-        while (ends[offset + row + 1] <= at) row++;  /* the row this byte belongs to (rows only move forward) */
-        Py_ssize_t start = (Py_ssize_t)ends[offset + row], n = (Py_ssize_t)(ends[offset + row + 1] - start);
-        int valid = !has_validity || (bits[(offset + row) >> 3] >> ((offset + row) & 7) & 1);
-        if (valid && forbidden(bytes + start, n)) flags[row] = 1;
-        at = start + n;  /* the row is decided: go on after it */
     }
     for (Py_ssize_t r = 0; r < rows; r++)  /* a null is never flagged, whatever its slot holds */
-        if (has_validity && !(bits[(offset + r) >> 3] >> ((offset + r) & 7) & 1)) flags[r] = 0;
+        if (!text_valid(&t, offset + r)) flags[r] = 0;
     Py_END_ALLOW_THREADS
     found = PyList_New(0);
     for (Py_ssize_t r = 0; found && r < rows; r++) {
@@ -343,9 +440,7 @@ static PyObject *rare_rows(PyObject *self, PyObject *args) {
     }
     free(flags);
 done:
-    if (has_validity && validity.obj) PyBuffer_Release(&validity);
-    if (offsets.obj) PyBuffer_Release(&offsets);
-    if (data.obj) PyBuffer_Release(&data);
+    text_close(&t);
     return found;
 }
 
@@ -354,7 +449,8 @@ static PyMethodDef methods[] = {
      "rows_xml(columns, rows, first_row_number) -> bytes: the <row> elements of a chunk of an exhibit sheet."},
     {"rare_rows", rare_rows, METH_VARARGS,
      "rare_rows(validity, offsets, data, offset, rows, max_bytes) -> list of int\n\n"
-     "The rows of an Arrow large_string array (validity None: no nulls) whose value is longer than max_bytes\n"
+     "The rows of an Arrow large_string array, or string_view array (views as offsets, a tuple of data\n"
+     "buffers as data; validity None: no nulls), whose value is longer than max_bytes\n"
      "or holds a character XML forbids. The scan runs without the GIL."},
     {NULL, NULL, 0, NULL},
 };

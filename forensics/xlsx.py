@@ -731,17 +731,30 @@ def _compiled_writer() -> tuple[Callable[..., bytes], Callable[..., list[int]]] 
 
 
 def _arrow_text(series: pl.Series) -> Any:
-    """A column as text in an Arrow large_string array, as the compiled writer reads it."""
+    """A column as text in Arrow, as the compiled writer reads it: string_view, as Polars holds
+    text and hands it over without a copy (large_string where this Polars cannot)."""
     import pyarrow as pa
 
-    array = series.cast(pl.String).to_arrow()
-    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+    text = series.cast(pl.String)
+    try:
+        array = text.to_arrow(compat_level=pl.CompatLevel.newest())
+    except (AttributeError, TypeError):
+        array = text.to_arrow()
+    if array.type == pa.string_view() or array.type == pa.large_string():
+        return array
+    return array.cast(pa.large_string())
 
 
 def _arrow_buffers(array: Any) -> tuple[Any, Any, Any, int]:
-    """(validity or None, offsets, values, offset) of a large_string array, for the compiled code."""
-    validity, offsets, values = array.buffers()
-    return validity if array.null_count else None, offsets, values if values is not None else b"", array.offset
+    """(validity or None, offsets, data, offset) of a text array, for the compiled code: for
+    large_string the offsets and the data; for string_view the views and a tuple of its data buffers."""
+    import pyarrow as pa
+
+    buffers = array.buffers()
+    validity = buffers[0] if array.null_count else None
+    if array.type == pa.string_view():
+        return validity, buffers[1], tuple(b if b is not None else b"" for b in buffers[2:]), array.offset
+    return validity, buffers[1], buffers[2] if buffers[2] is not None else b"", array.offset
 
 
 Chunk = bytes | memoryview | Callable[[], bytes]  # a sheet's XML, or the job that writes it

@@ -495,6 +495,8 @@ def test_the_compiled_scan_finds_the_values_polars_finds() -> None:
     """rare_rows (forensics/_xlsxrows.c) flags exactly the values the Polars check flags, on sliced arrays too."""
     import random
 
+    import pyarrow as pa
+
     from forensics.xlsx import (
         FORBIDDEN_PATTERN,
         MAX_CELL,
@@ -518,5 +520,44 @@ def test_the_compiled_scan_finds_the_values_polars_finds() -> None:
         part = series.slice(start, length)
         expected = pl.DataFrame({"v": part}).select(
             pl.col("v").str.contains(FORBIDDEN_PATTERN) | (pl.col("v").str.len_bytes() > MAX_CELL))["v"]
-        array = _arrow_text(series).slice(start, length)  # an Arrow array with an offset
-        assert rare_rows(*_arrow_buffers(array), length, MAX_CELL) == expected.arg_true().to_list()
+        for whole in (_arrow_text(series), series.to_arrow().cast(pa.large_string())):  # string_view, large_string
+            array = whole.slice(start, length)  # an Arrow array with an offset
+            assert rare_rows(*_arrow_buffers(array), length, MAX_CELL) == expected.arg_true().to_list()
+
+
+def test_the_compiled_writer_reads_string_views_from_several_buffers_and_checks_them() -> None:
+    """Text reaches the compiled code as Arrow string_view, as Polars holds it: short values inside
+    the views, long ones in any of several data buffers; a view pointing outside them is refused."""
+    import io
+
+    import pyarrow as pa
+
+    from forensics.xlsx import _arrow_buffers, _arrow_text, _compiled_writer
+
+    compiled = _compiled_writer()
+    if compiled is None:
+        pytest.fail("forensics._xlsxrows is not built (pip install -e . builds it)")
+    rows_xml, rare_rows = compiled
+    first = pl.Series(["x" * 20, "short", None, "=1+2", "a\x01b"] * 400)
+    second = pl.Series(["y&" * 15, "é" * 9, "_x0041_ tail "] * 400)
+    values = pl.concat([first, second], rechunk=True)
+    array = _arrow_text(values)
+    assert array.type == pa.string_view() and len(array.buffers()) > 4  # views over several data buffers
+    frame = pl.DataFrame({"v": values})
+    sheets = []
+    for compiled_rows in (True, False):
+        buffer = io.BytesIO()
+        with XlsxWriter(buffer, made_at="2022-01-01T00:00:00Z", compiled=compiled_rows) as book:
+            book.data_sheet("s", [SheetColumn("v", "v")], frame.iter_slices(333), len(frame), 0, "x")
+            book.close()
+        sheets.append(zipfile.ZipFile(io.BytesIO(buffer.getvalue())).read("xl/worksheets/sheet1.xml"))
+    assert sheets[0] == sheets[1]
+    sliced = array.slice(4, 10)
+    assert rare_rows(*_arrow_buffers(sliced), 10, 10_000) == [0, 5]  # "a\x01b" at rows 4 and 9 of the array
+    validity, views, data, offset = _arrow_buffers(array.slice(0, 1))
+    broken = bytearray(bytes(views)[:16])
+    broken[8:12] = (len(data) + 5).to_bytes(4, "little")  # a data buffer that does not exist
+    with pytest.raises(ValueError, match="outside its buffers"):
+        rare_rows(validity, bytes(broken), data, 0, 1, 10_000)
+    with pytest.raises(ValueError, match="outside its buffers"):
+        rows_xml([(0, 0, 0, 4, validity, bytes(broken), data, 0)], 1, 2)
