@@ -13,8 +13,10 @@ stage in its own process and prints its wall time and peak RSS:
 * verify:  `forensics verify` (reported, not counted in the pipeline's total).
 
 Then a private MariaDB (tests/dbservers.py, sized as bench/bench_dumps.py sizes it)
-restores the same mysqldump, for comparison. Target (DESIGN.md): ingest + read + extract +
-exhibit in under 60 s and 4 GB RSS at 10 million calls on 2 cores.
+restores the same mysqldump, for comparison. Target (DESIGN.md, issue 6): ingest + read +
+extract + exhibit in under 60 s and 4 GB RSS at 10 million calls on 2 cores, where MariaDB
+needs about 70 s to restore the dump: measured side by side, at most 60/70 (0.86) times the
+MariaDB restore of the same run.
 
     python bench/bench_pipeline.py [--calls 10000000] [--accounts 59000] [--dir DIR] [--skip-mariadb]
 """
@@ -33,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FORENSICS = [sys.executable, "-m", "forensics.cli"]
+TARGET_RATIO = 60 / 70  # under 60 s where MariaDB needs about 70 s for the same dump (issue 6)
 READ_ONLY = ("import sys; from pathlib import Path; from forensics.case import open_case; "
              "from forensics.sources import read_sources; "
              "report = read_sources(open_case(Path(sys.argv[1]))); print(len(report.read), 'sources read')")
@@ -116,7 +119,8 @@ def main() -> None:
             dump_file = next(dump.glob("*.sql"))
             restore = restore_into_mariadb(dump_file)
             print(f"MariaDB restore of {dump_file.name} ({dump_file.stat().st_size / 1e6:,.0f} MB): {restore:.1f} s; "
-                  f"the whole pipeline took {total / restore:.2f}x that")
+                  f"the whole pipeline took {total / restore:.2f}x that (target: at most {TARGET_RATIO:.2f}x, "
+                  f"{'met' if total / restore <= TARGET_RATIO and peak <= 4096 else 'not met'})")
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
