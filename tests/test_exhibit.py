@@ -561,3 +561,26 @@ def test_the_compiled_writer_reads_string_views_from_several_buffers_and_checks_
         rare_rows(validity, bytes(broken), data, 0, 1, 10_000)
     with pytest.raises(ValueError, match="outside its buffers"):
         rows_xml([(0, 0, 0, 4, validity, bytes(broken), data, 0)], 1, 2)
+
+
+def test_sheet_batches_are_the_same_from_polars_and_from_pyarrow(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sheet rows come in batches of exactly CHUNK_ROWS (the bytes depend on where chunks start),
+    streamed by Polars, or by pyarrow where Polars cannot stream batches."""
+    from types import SimpleNamespace
+
+    from forensics.exhibit import _batches
+    from forensics.xlsx import CHUNK_ROWS
+
+    rows = 2 * CHUNK_ROWS + 7
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"a": range(rows), "b": [f"v{i % 13}" for i in range(rows)]}).write_parquet(
+        path, row_group_size=30_011)  # row groups that do not line up with the chunks
+    plan = SimpleNamespace(parquet=path, columns=[SimpleNamespace(name=n) for n in ("b", "a", "_source_path")],
+                           constants={"_source_path": "x.csv"})
+    streamed = list(_batches(plan))  # type: ignore[arg-type]
+    monkeypatch.delattr(pl.LazyFrame, "collect_batches")
+    read = list(_batches(plan))  # type: ignore[arg-type]
+    assert [len(f) for f in streamed] == [len(f) for f in read] == [CHUNK_ROWS, CHUNK_ROWS, 7]
+    assert pl.concat(streamed).equals(pl.concat(read))
+    assert streamed[0].columns == ["b", "a", "_source_path"] and streamed[-1]["a"][-1] == rows - 1
