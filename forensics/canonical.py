@@ -167,7 +167,7 @@ def canonical_rows(case: Case) -> list[dict[str, Any]]:
             provenance = PROVENANCE if name in TABLES else ()
             rows.append({
                 "name": name, "kind": "canonical" if name in TABLES else "derived", "format": "canonical", "source_path": None,
-                "source_sha256": None, "rows": pl.scan_parquet(path).select(pl.len()).collect().item(),
+                "source_sha256": None, "rows": pl.scan_parquet(path, glob=False).select(pl.len()).collect().item(),
                 "columns": [{"name": c.name, "declared_type": None, "stored_as": str(c.dtype)}
                             for c in columns + provenance],
                 "parquet": f"tables/{name}.parquet",

@@ -148,7 +148,7 @@ def scan_catalogue(case: Case) -> pl.LazyFrame:
     sources = ([case.catalogue_path] if case.catalogue_path.exists() else []) + part_files(case)
     if not sources:
         return empty_frame().lazy()
-    return pl.concat([_conform(pl.scan_parquet(source)) for source in sources], how="vertical")
+    return pl.concat([_conform(pl.scan_parquet(source, glob=False)) for source in sources], how="vertical")
 
 
 def read_catalogue(case: Case) -> pl.DataFrame:

@@ -122,7 +122,7 @@ def _found(case: Case) -> dict[str, int]:
     found = {}
     for name in ("accounts", "payments", "calls", "victims", "account_summary"):
         path = case.path / "tables" / f"{name}.parquet"
-        found[name] = pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else 0
+        found[name] = pl.scan_parquet(path, glob=False).select(pl.len()).collect().item() if path.exists() else 0
     return found
 
 
@@ -133,13 +133,13 @@ def _compare(case: Case, found: dict[str, int], truth: dict[str, Any]) -> list[s
                    for name, count in pipeline.get("tables", {}).items() if found.get(name, 0) != count]
     tables = case.path / "tables"
     for name in ("accounts", "payments", "calls"):
-        per_source = dict(pl.read_parquet(tables / f"{name}.parquet", columns=["_source_path"])
+        per_source = dict(pl.read_parquet(tables / f"{name}.parquet", columns=["_source_path"], glob=False)
                           .group_by("_source_path").len().iter_rows())
         for path, counts in pipeline.get("sources", {}).items():
             if name in counts and per_source.get(path, 0) != counts[name]:
                 differences.append(f"{name} from {path}: {per_source.get(path, 0):,} rows, truth says {counts[name]:,}")
     victims = pipeline.get("victims", {})
-    totals = pl.read_parquet(tables / "victims.parquet").select(
+    totals = pl.read_parquet(tables / "victims.parquet", glob=False).select(
         pl.col("calls", "answered_calls", "total_duration_s", "total_billed_s").sum()).row(0, named=True)
     differences += [f"victims' {column}: {totals[column]:,}, truth says {victims[column]:,}"
                     for column in totals if column in victims and totals[column] != victims[column]]

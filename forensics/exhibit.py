@@ -217,7 +217,7 @@ LOCATOR_NOTES = {
 
 def _frame(ref: TableRef) -> pl.LazyFrame:
     """The table as a sheet shows it: a raw table gets its source named on every row."""
-    frame = pl.scan_parquet(ref.parquet)
+    frame = pl.scan_parquet(ref.parquet, glob=False)
     return frame.with_columns(pl.lit(v, pl.String).alias(k) for k, v in _constants(ref).items())
 
 
@@ -298,7 +298,7 @@ def _batches(plan: SheetPlan) -> Iterator[pl.DataFrame]:
     stored = [n for n in names if n not in plan.constants]
     if stored and hasattr(pl.LazyFrame, "collect_batches"):
         frames: Iterator[pl.DataFrame] = _exact_batches(
-            pl.scan_parquet(plan.parquet).select(stored).collect_batches(chunk_size=CHUNK_ROWS), CHUNK_ROWS)
+            pl.scan_parquet(plan.parquet, glob=False).select(stored).collect_batches(chunk_size=CHUNK_ROWS), CHUNK_ROWS)
     else:
         frames = (pl.DataFrame(pl.from_arrow(batch))
                   for batch in pq.ParquetFile(plan.parquet).iter_batches(batch_size=CHUNK_ROWS, columns=stored))
@@ -388,8 +388,8 @@ def _reconcile(plan: SheetPlan, refs: list[TableRef]) -> list[list[Any]]:
                        for name, first, count in plan.parts)
     if plan.table.kind == "canonical":
         keys = ["_source_path", "_source_sha256", "_source_table", "_extractor"]
-        in_table = pl.scan_parquet(plan.table.parquet).group_by(keys).len("table").collect()
-        shown = pl.scan_parquet(plan.parquet).group_by(keys).len("sheet").collect()
+        in_table = pl.scan_parquet(plan.table.parquet, glob=False).group_by(keys).len("table").collect()
+        shown = pl.scan_parquet(plan.parquet, glob=False).group_by(keys).len("sheet").collect()
         counts = (in_table.join(shown, on=keys, how="left", nulls_equal=True)
                   .with_columns(pl.col("sheet").fill_null(0)).sort(keys, nulls_last=True))
         raw = {(r.source or {}).get("sha256", "") + "\0" + r.name: r for r in refs if r.kind == "raw"}
@@ -585,7 +585,7 @@ def _cover(case: Case, ref: str, title: str | None, plans: list[SheetPlan], refs
                 r.parquet for r in refs if r.kind == "canonical" and r.name in DERIVED_FROM.get(plan.table.name, ())]
             formats = {(r.source or {}).get("sha256"): (r.source or {}).get("format") for r in refs if r.kind == "raw"}
             for parquet in parquets:
-                frame = pl.scan_parquet(parquet).select("_source_path", "_source_sha256").unique().collect()
+                frame = pl.scan_parquet(parquet, glob=False).select("_source_path", "_source_sha256").unique().collect()
                 for path, sha in frame.iter_rows():
                     sources[(path or "(no path recorded)", sha or "")] = formats.get(sha) or ""
     rows += [["", path, sha, fmt] for (path, sha), fmt in sorted(sources.items())] or [["", "(none)"]]

@@ -167,7 +167,7 @@ def ingest_unlocked(
     limits = limits or Limits()
     ingest_id = new_ingest_id()
     report = IngestReport(ingest_id)
-    report.resumed_rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in part_files(case))
+    report.resumed_rows = sum(pl.scan_parquet(p, glob=False).select(pl.len()).collect().item() for p in part_files(case))
     known = _known_entries(case)
     stamp = {"ingest_id": ingest_id, "label": label, "recorded_at": time.time_ns()}
     writer = PartWriter(case, ingest_id)

@@ -153,7 +153,7 @@ def raw_tables(case: Case, manifests: list[dict[str, Any]]) -> list[RawTable]:
     for manifest in sorted(manifests, key=lambda m: (m["path"], m["sha256"])):
         for info in manifest["tables"]:
             columns = [c["name"] for c in info["columns"]]
-            frame = pl.scan_parquet(case.path / info["parquet"])
+            frame = pl.scan_parquet(case.path / info["parquet"], glob=False)
             tables.append(RawTable(
                 name=info["name"], columns=columns,
                 declared_types={c["name"]: c["declared_type"] for c in info["columns"]},
@@ -214,10 +214,10 @@ def run_plugins(case: Case, manifests: list[dict[str, Any]], discovery: Discover
         target = work / f"{name}.parquet"
         if files:
             if not concat_parquet(files, target):  # parts that cannot be joined as they are: decoded and written again
-                pl.concat([pl.scan_parquet(f) for f in files], how="vertical").sink_parquet(target)
+                pl.concat([pl.scan_parquet(f, glob=False) for f in files], how="vertical").sink_parquet(target)
         else:
             pl.DataFrame(schema=_full_schema(name)).write_parquet(target)
-        report.rows[name] = pl.scan_parquet(target).select(pl.len()).collect().item()
+        report.rows[name] = pl.scan_parquet(target, glob=False).select(pl.len()).collect().item()
         os.replace(target, out_dir / f"{name}.parquet")
     _write_derived(out_dir, work, report)
     if any(p.fallback for p in plugins):
@@ -236,10 +236,10 @@ def _run_one(report: RunReport, parts: dict[str, list[Path]], work: Path, table:
         for name, frame in _checked(produces, call()).items():
             part = work / f"{name}.{len(parts[name]):05d}.parquet"
             _with_provenance(name, frame, table, extractor).sink_parquet(part)  # as the table is written: joined as it is
-            count = pl.scan_parquet(part).select(pl.len()).collect().item()
+            count = pl.scan_parquet(part, glob=False).select(pl.len()).collect().item()
             parts[name].append(part)
             run["rows"][name] = count
-            unparsed = unparsed_counts(name, pl.scan_parquet(part))
+            unparsed = unparsed_counts(name, pl.scan_parquet(part, glob=False))
             if unparsed:  # kept: the row stays, its normalised value is null beside its text
                 run.setdefault("unparsed", {})[name] = unparsed
     except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
@@ -272,11 +272,11 @@ def _write_derived(out_dir: Path, work: Path, report: RunReport) -> None:
     """victims and account_summary, from the canonical tables just written."""
     from forensics.derived import derived_tables
 
-    scans = {name: pl.scan_parquet(out_dir / f"{name}.parquet") for name in TABLES}
+    scans = {name: pl.scan_parquet(out_dir / f"{name}.parquet", glob=False) for name in TABLES}
     for name, frame in derived_tables(scans["accounts"], scans["payments"], scans["calls"]).items():
         target = work / f"{name}.parquet"
         frame.write_parquet(target)  # grouped: small beside the calls it sums up
-        report.rows[name] = pl.scan_parquet(target).select(pl.len()).collect().item()
+        report.rows[name] = pl.scan_parquet(target, glob=False).select(pl.len()).collect().item()
         os.replace(target, out_dir / f"{name}.parquet")
 
 

@@ -17,7 +17,7 @@ def registered_tables(case: Case) -> dict[str, pl.LazyFrame]:
     for name in [*TABLES, *DERIVED]:
         path = case.path / "tables" / f"{name}.parquet"
         if path.exists():
-            tables[name] = pl.scan_parquet(path)
+            tables[name] = pl.scan_parquet(path, glob=False)
     for manifest in read_manifests(case):
         for table in manifest["tables"]:
             name = re.sub(r"\W", "_", table["name"])
@@ -28,7 +28,7 @@ def registered_tables(case: Case) -> dict[str, pl.LazyFrame]:
             while name in tables:
                 n += 1
                 name = f"{base}_{n}"
-            tables[name] = pl.scan_parquet(case.path / table["parquet"])
+            tables[name] = pl.scan_parquet(case.path / table["parquet"], glob=False)
     return tables
 
 

@@ -235,7 +235,7 @@ class TableWriter:
         if not self._parts:
             pl.DataFrame(schema=schema).write_parquet(self._target)
             return
-        frames = [pl.scan_parquet(part).select(pl.col(n).cast(schema[n]) for n in names) for part in self._parts]
+        frames = [pl.scan_parquet(part, glob=False).select(pl.col(n).cast(schema[n]) for n in names) for part in self._parts]
         pl.concat(frames, how="vertical").sink_parquet(self._target)
         for part in self._parts:
             part.unlink()

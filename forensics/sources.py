@@ -284,4 +284,4 @@ def output_manifest(case: Case, manifests: list[dict[str, Any]]) -> list[dict[st
 
 def raw_table(case: Case, parquet: str) -> pl.LazyFrame:
     """A raw table's rows, lazily."""
-    return pl.scan_parquet(case.path / parquet)
+    return pl.scan_parquet(case.path / parquet, glob=False)

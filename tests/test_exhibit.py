@@ -584,3 +584,16 @@ def test_sheet_batches_are_the_same_from_polars_and_from_pyarrow(tmp_path: Path,
     assert [len(f) for f in streamed] == [len(f) for f in read] == [CHUNK_ROWS, CHUNK_ROWS, 7]
     assert pl.concat(streamed).equals(pl.concat(read))
     assert streamed[0].columns == ["b", "a", "_source_path"] and streamed[-1]["a"][-1] == rows - 1
+
+
+def test_a_case_path_with_glob_characters_reads_its_own_tables(tmp_path: Path) -> None:
+    """A case named op[12] beside a case op1: Polars must read op[12]'s files, never take the name as a pattern."""
+    for name, accounts in (("op1", ["1", "1"]), ("op[12]", ["7", "8"])):
+        case_dir = tmp_path / name
+        run("case", "init", case_dir, "--case-ref", name, "--examiner", "tester")
+        _case_with(case_dir, {"calls": _calls(accounts)})
+    out = tmp_path / "glob.xlsx"
+    run("exhibit", tmp_path / "op[12]", "--ref", "G", "--table", "calls", "-o", out)
+    assert [r[1] for r in _sheet_values(out, "calls")[1:]] == ["7", "8"]
+    result = run("query", tmp_path / "op[12]", "SELECT account_id FROM calls", "--format", "json")
+    assert "7" in result.stdout and '"1"' not in result.stdout
