@@ -196,6 +196,26 @@ def stat_row(entry: DiskEntry, st: os.stat_result | SmallStat | None = None) -> 
     return row
 
 
+def add_error(row: dict[str, Any], text: str) -> None:
+    """Record one more problem of a row, after any it already has."""
+    row["error"] = f"{row['error']}; {text}" if row.get("error") else text
+
+
+def _since_walk(entry: DiskEntry, opened: os.stat_result | SmallStat) -> tuple[DiskEntry, str | None]:
+    """The entry with the open file's stat (where the walk took none, or the file's size or
+    modification time moved since it did, with the error that says so); else as it is.
+
+    The row then gives the size of what was hashed, never a size from before the file changed.
+    """
+    walked = entry.st
+    if walked is None:
+        return entry._replace(st=opened), None
+    if not stat.S_ISREG(walked.st_mode) or (walked.st_size, walked.st_mtime_ns) == (opened.st_size, opened.st_mtime_ns):
+        return entry, None
+    return entry._replace(st=opened), (f"changed between the walk and the read (size {walked.st_size} -> "
+                                       f"{opened.st_size}); the row gives the file as it was read")
+
+
 def open_read_only(path: str) -> int:
     """Open a regular file read-only, never following a link, without updating its atime."""
     return _open_noatime(path, OPEN_FLAGS)
@@ -264,10 +284,10 @@ class FileReader:
             if rows is not None:
                 return rows
         rows = self._read_general(entry)
-        if moved is not None and not rows[0].get("error"):  # read again unchanged: say what the first reading saw
-            before, after, read = moved
-            rows[0]["error"] = (f"changed while being read (size {before} -> {after}, {read} bytes read); read "
-                                "again unchanged: the hashes are of that second reading")
+        if moved is not None and "changed while being read" not in (rows[0].get("error") or ""):
+            before, after, read = moved  # read again unchanged: say what the first reading saw
+            add_error(rows[0], f"changed while being read (size {before} -> {after}, {read} bytes read); read "
+                               "again unchanged: the hashes are of that second reading")
         return rows
 
     def _read_general(self, entry: DiskEntry) -> list[dict[str, Any]]:
@@ -285,9 +305,10 @@ class FileReader:
             return [row]
         try:
             before = os.fstat(fd)
-            if entry.st is None:
-                entry = entry._replace(st=before)
+            entry, since_walk = _since_walk(entry, before)
             row = stat_row(entry)
+            if since_walk:
+                add_error(row, since_walk)
             rows = [row]
             if not stat.S_ISREG(before.st_mode):
                 row["error"] = f"changed to a {kind_of(before.st_mode)} before it was read; not read"
@@ -336,7 +357,10 @@ class FileReader:
         data = found[8]
         if self.open_archives and container_kind(data[:512]) is not None:
             return None, entry if entry.st is not None else entry._replace(st=SmallStat(*found[:8])), None
+        entry, since_walk = _since_walk(entry, SmallStat(*found[:8]))
         row = stat_row(entry, SmallStat(*found[:8]))
+        if since_walk:
+            add_error(row, since_walk)
         row.update(md5=found[9], sha1=found[10], sha256=found[11])
         if self.type_files:
             typed = self.typer.identify(data[:HEAD_SIZE], found[11], plain_lines=found[12])

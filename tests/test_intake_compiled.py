@@ -157,3 +157,32 @@ def test_a_file_read_again_unchanged_after_it_moved_keeps_the_warning(
     assert row["error"] == ("changed while being read (size 9 -> 18, 18 bytes read); read again unchanged: "
                             "the hashes are of that second reading")
     assert row["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and row["size"] == 18
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_file_that_grew_after_the_walk_gives_the_size_it_was_read_with(
+        tmp_path: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "evidence" / "grows.log", b"line one\n")
+    entry = next(e for e in walk(os.fspath(tmp_path / "evidence"), stat_files=True) if e.is_file)
+    assert entry.st is not None and entry.st.st_size == 9  # the walk's lstat (as a re-ingest walks)
+    with open(path, "ab") as handle:
+        handle.write(b"line two\n")
+    monkeypatch.setattr(evidence, "_intake", _intake if compiled else None)
+    row = FileReader(Limits(), None).read(entry)[0]
+    assert (row["size"], row["sha256"]) == (18, hashlib.sha256(path.read_bytes()).hexdigest())
+    assert row["error"] == "changed between the walk and the read (size 9 -> 18); the row gives the file as it was read"
+
+
+def test_a_move_is_said_beside_an_error_the_walk_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "evidence" / "log.txt", b"line one\nline two\n")
+    entry = next(e for e in walk(os.fspath(tmp_path / "evidence"), stat_files=False) if e.is_file)
+    entry = entry._replace(error="stat failed: Permission denied")
+
+    class MovedOnce:
+        @staticmethod
+        def read_small(*args: object) -> tuple[object, ...]:
+            return ("changed", 9, 18, 18)
+
+    monkeypatch.setattr(evidence, "_intake", MovedOnce)
+    row = FileReader(Limits(), None).read(entry)[0]
+    assert row["error"].startswith("stat failed: Permission denied; changed while being read (size 9 -> 18")
