@@ -297,12 +297,12 @@ def _batches(plan: SheetPlan) -> Iterator[pl.DataFrame]:
     names = [c.name for c in plan.columns]
     stored = [n for n in names if n not in plan.constants]
     if stored and hasattr(pl.LazyFrame, "collect_batches"):
-        frames: Iterator[pl.DataFrame] = _exact_batches(
-            pl.scan_parquet(plan.parquet, glob=False).select(stored).collect_batches(chunk_size=CHUNK_ROWS), CHUNK_ROWS)
-    else:
-        frames = (pl.DataFrame(pl.from_arrow(batch))
-                  for batch in pq.ParquetFile(plan.parquet).iter_batches(batch_size=CHUNK_ROWS, columns=stored))
-    for frame in frames:
+        read: Iterator[pl.DataFrame] = pl.scan_parquet(plan.parquet, glob=False).select(stored).collect_batches(
+            chunk_size=CHUNK_ROWS)
+    else:  # pyarrow's batches stop at row groups for some columns (dictionaries): cut again too
+        read = (pl.DataFrame(pl.from_arrow(batch))
+                for batch in pq.ParquetFile(plan.parquet).iter_batches(batch_size=CHUNK_ROWS, columns=stored))
+    for frame in _exact_batches(read, CHUNK_ROWS):
         if plan.constants:
             frame = frame.with_columns(pl.lit(v, pl.String).alias(k) for k, v in plan.constants.items())
         yield frame.select(names)
