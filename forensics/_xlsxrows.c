@@ -189,7 +189,7 @@ static inline Py_ssize_t put_int(char *out, long value) {
     return len;
 }
 
-/* The worst case of a text cell: every byte escaped as "&#13;" or "_x005F_x" (8 bytes for 2). */
+/* The tags of a text cell: the opening with its style and xml:space, the closing. */
 #define TEXT_OVERHEAD 96
 
 /* Bytes a text cell writes otherwise than as they are: & < > CR, and _ (when an x follows). */
@@ -200,7 +200,9 @@ static void init_special(void) {
 }
 
 static int text_cell(Buf *b, const unsigned char *s, Py_ssize_t n, const Head *quoted) {
-    if (reserve(b, n * 5 + TEXT_OVERHEAD) < 0) return -1;
+    /* Room for the tags and the value as it is; each escape asks for its own room below, so that
+       a value without escapes (most) never asks for more than it takes. */
+    if (reserve(b, n + TEXT_OVERHEAD) < 0) return -1;
     if (n > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r')) {
         put(b, quoted->text, quoted->len);
     } else {
@@ -225,7 +227,8 @@ static int text_cell(Buf *b, const unsigned char *s, Py_ssize_t n, const Head *q
             break;
         default: break;
         }
-        if (rep) {
+        if (rep) {  /* room for the text before it, the escape, and the rest as it is */
+            if (reserve(b, (i - start) + rep_len + (n - i) + 16) < 0) return -1;
             put(b, (const char *)s + start, i - start);
             put(b, rep, rep_len);
             i += skip - 1;
