@@ -210,7 +210,8 @@ def _since_walk(entry: DiskEntry, opened: os.stat_result | SmallStat) -> tuple[D
     walked = entry.st
     if walked is None:
         return entry._replace(st=opened), None
-    if not stat.S_ISREG(walked.st_mode) or (walked.st_size, walked.st_mtime_ns) == (opened.st_size, opened.st_mtime_ns):
+    if (not stat.S_ISREG(walked.st_mode) or not stat.S_ISREG(opened.st_mode)  # a kind that changed: said on its own
+            or (walked.st_size, walked.st_mtime_ns) == (opened.st_size, opened.st_mtime_ns)):
         return entry, None
     return entry._replace(st=opened), (f"changed between the walk and the read (size {walked.st_size} -> "
                                        f"{opened.st_size}); the row gives the file as it was read")
