@@ -186,3 +186,16 @@ def test_a_move_is_said_beside_an_error_the_walk_found(tmp_path: Path, monkeypat
     monkeypatch.setattr(evidence, "_intake", MovedOnce)
     row = FileReader(Limits(), None).read(entry)[0]
     assert row["error"].startswith("stat failed: Permission denied; changed while being read (size 9 -> 18")
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_file_that_became_a_fifo_after_the_walk_is_not_read(
+        tmp_path: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "evidence" / "was-a-file", b"data\n")
+    entry = next(e for e in walk(os.fspath(tmp_path / "evidence"), stat_files=True) if e.is_file)
+    path.unlink()
+    os.mkfifo(path)
+    monkeypatch.setattr(evidence, "_intake", _intake if compiled else None)
+    row = FileReader(Limits(), None).read(entry)[0]
+    assert row["size"] == 5 and row.get("sha256") is None  # the walk's row, nothing read
+    assert row["error"].startswith("changed to a ") and row["error"].endswith("before it was read; not read")
