@@ -275,7 +275,7 @@ def child_read(dump: Path, dialect: str, case_dir: Path, sample: Sequence[int]) 
     seconds = time.perf_counter() - start
     tables = []
     for table in manifest["tables"]:
-        frame = pl.scan_parquet(case.path / table["parquet"])
+        frame = pl.scan_parquet(case.path / table["parquet"], glob=False)
         parquet_rows = frame.select(pl.len()).collect().item()
         sampled = frame.filter(pl.col("id").cast(pl.Int64).is_in(list(sample))).select(COLUMN_NAMES).collect()
         tables.append({"name": table["name"], "rows": table["rows"], "parquet_rows": parquet_rows,

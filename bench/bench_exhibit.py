@@ -49,7 +49,7 @@ def write_ours(parquet: Path, out: Path) -> int:
     from forensics.xlsx import CHUNK_ROWS, SheetColumn, XlsxWriter, write_atomic
 
     rows = pq.ParquetFile(parquet).metadata.num_rows
-    names = pl.read_parquet_schema(parquet)
+    names = pl.scan_parquet(parquet, glob=False).collect_schema()
     columns = [SheetColumn(n, f"{n} (UTC)" if n == "started_at" else n, f"note on {n}") for n in names]
 
     def batches():  # type: ignore[no-untyped-def]

@@ -202,19 +202,28 @@ def add_error(row: dict[str, Any], text: str) -> None:
 
 
 def _since_walk(entry: DiskEntry, opened: os.stat_result | SmallStat) -> tuple[DiskEntry, str | None]:
-    """The entry with the open file's stat (where the walk took none, or the file's size or
-    modification time moved since it did, with the error that says so); else as it is.
+    """The entry with the open file's stat (where the walk took none, or the file changed since it
+    did, with the error that says so); else as it is.
 
-    The row then gives the size of what was hashed, never a size from before the file changed.
+    Changed: another size, modification time, inode (replaced) or change time. The row then
+    gives the file that was hashed, never the one the walk saw; its access time stays the
+    walk's, taken before this tool read anything.
     """
     walked = entry.st
     if walked is None:
         return entry._replace(st=opened), None
-    if (not stat.S_ISREG(walked.st_mode) or not stat.S_ISREG(opened.st_mode)  # a kind that changed: said on its own
-            or (walked.st_size, walked.st_mtime_ns) == (opened.st_size, opened.st_mtime_ns)):
+    if not stat.S_ISREG(walked.st_mode) or not stat.S_ISREG(opened.st_mode):  # a kind that changed: said on its own
         return entry, None
-    return entry._replace(st=opened), (f"changed between the walk and the read (size {walked.st_size} -> "
-                                       f"{opened.st_size}); the row gives the file as it was read")
+    moved = [what for what, a, b in (("size", walked.st_size, opened.st_size),
+                                      ("modification time", walked.st_mtime_ns, opened.st_mtime_ns),
+                                      ("inode", walked.st_ino, opened.st_ino),
+                                      ("change time", walked.st_ctime_ns, opened.st_ctime_ns)) if a != b]
+    if not moved:
+        return entry, None
+    kept = SmallStat(opened.st_mode, opened.st_size, opened.st_mtime_ns, opened.st_ctime_ns, walked.st_atime_ns,
+                     opened.st_uid, opened.st_gid, opened.st_ino)
+    return entry._replace(st=kept), (f"changed between the walk and the read ({', '.join(moved)}; size "
+                                     f"{walked.st_size} -> {opened.st_size}); the row gives the file as it was read")
 
 
 def open_read_only(path: str) -> int:
@@ -285,7 +294,7 @@ class FileReader:
             if rows is not None:
                 return rows
         rows = self._read_general(entry)
-        if moved is not None and "changed while being read" not in (rows[0].get("error") or ""):
+        if moved is not None and rows[0].get("sha256") and "changed while being read" not in (rows[0].get("error") or ""):
             before, after, read = moved  # read again unchanged: say what the first reading saw
             add_error(rows[0], f"changed while being read (size {before} -> {after}, {read} bytes read); read "
                                "again unchanged: the hashes are of that second reading")
@@ -302,7 +311,7 @@ class FileReader:
                 except OSError:
                     pass
             row = stat_row(entry)
-            row["error"] = f"cannot open: {exc.strerror}"
+            add_error(row, f"cannot open: {exc.strerror}")
             return [row]
         try:
             before = os.fstat(fd)
@@ -312,12 +321,12 @@ class FileReader:
                 add_error(row, since_walk)
             rows = [row]
             if not stat.S_ISREG(before.st_mode):
-                row["error"] = f"changed to a {kind_of(before.st_mode)} before it was read; not read"
+                add_error(row, f"changed to a {kind_of(before.st_mode)} before it was read; not read")
                 return rows
             try:
                 head, digests = _read_and_hash(fd, before.st_size)
             except _ReadFailed as failed:
-                row["error"] = f"read failed after {failed.done} bytes: {failed.strerror}"
+                add_error(row, f"read failed after {failed.done} bytes: {failed.strerror}")
                 return rows
             after = os.fstat(fd)
             row.update(md5=digests.md5, sha1=digests.sha1, sha256=digests.sha256)
@@ -327,8 +336,8 @@ class FileReader:
             if digests.size != before.st_size or (after.st_mtime_ns, after.st_size) != (
                 before.st_mtime_ns, before.st_size
             ):
-                row["error"] = (f"changed while being read (size {before.st_size} -> {after.st_size}, "
-                                f"{digests.size} bytes hashed)")
+                add_error(row, f"changed while being read (size {before.st_size} -> {after.st_size}, "
+                               f"{digests.size} bytes hashed)")
                 return rows
             kind = container_kind(head[:512]) if self.open_archives else None
             if kind is not None:
@@ -396,7 +405,7 @@ class FileReader:
         finally:
             handle.close()
         if error:
-            row["error"] = error
+            add_error(row, error)
         return members + plain
 
 

@@ -82,12 +82,15 @@ def verify(case: Case, workers: int | None = None, progress: Callable[[int, int]
         if before is None:
             report.new.append(one_line(evidence_location(*key, entry.root_kind)))
             return
+        # Hashes are compared whenever they were made now, whatever else the row says (a file that
+        # moved while it was read still gets its hashes compared); only hashes not made are passed over.
         differences = [
             name for name in compared
-            if before.get(name) != now.get(name) and not (name in ("md5", "sha1", "sha256") and now.get("error"))
+            if before.get(name) != now.get(name) and not (name in ("md5", "sha1", "sha256") and now.get(name) is None
+                                                          and now.get("error"))
         ]
-        if now.get("error") and not before.get("error"):
-            differences.append(f"now unreadable: {now['error']}")
+        if now.get("error") and now.get("error") != before.get("error"):
+            differences.append(f"{'now unreadable' if now.get('sha256') is None else 'now'}: {now['error']}")
         if differences:
             where = one_line(evidence_location(*key, before["root_kind"]))
             report.changed.append(f"{where} ({', '.join(differences)})")

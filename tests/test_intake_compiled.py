@@ -170,7 +170,23 @@ def test_a_file_that_grew_after_the_walk_gives_the_size_it_was_read_with(
     monkeypatch.setattr(evidence, "_intake", _intake if compiled else None)
     row = FileReader(Limits(), None).read(entry)[0]
     assert (row["size"], row["sha256"]) == (18, hashlib.sha256(path.read_bytes()).hexdigest())
-    assert row["error"] == "changed between the walk and the read (size 9 -> 18); the row gives the file as it was read"
+    assert row["error"].startswith("changed between the walk and the read (size, modification time")
+    assert row["error"].endswith("; size 9 -> 18); the row gives the file as it was read")
+    assert row["atime"] == entry.st.st_atime_ns  # as the walk found it, before anything was read
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_file_replaced_after_the_walk_with_the_same_size_and_time_is_said_to_be_replaced(
+        tmp_path: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "evidence" / "swap.txt", b"original\n")
+    entry = next(e for e in walk(os.fspath(tmp_path / "evidence"), stat_files=True) if e.is_file)
+    other = write(tmp_path / "other.txt", b"replaced\n")  # same size
+    os.utime(other, ns=(entry.st.st_atime_ns, entry.st.st_mtime_ns))  # and the same times, as cp -p leaves them
+    os.replace(other, path)
+    monkeypatch.setattr(evidence, "_intake", _intake if compiled else None)
+    row = FileReader(Limits(), None).read(entry)[0]
+    assert row["sha256"] == hashlib.sha256(b"replaced\n").hexdigest() and row["inode"] == os.stat(path).st_ino
+    assert row["error"].startswith("changed between the walk and the read (inode")
 
 
 def test_a_move_is_said_beside_an_error_the_walk_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -152,3 +152,37 @@ def test_paths_stay_right_when_the_evidence_is_gone(case_dir: Path, evidence: Pa
     run("catalogue", case_dir, "--export", "hashdeep", "-o", known)
     names = [line.split(",", 4)[4] for line in known.read_text().splitlines() if not line.startswith(("%", "#"))]
     assert f"{evidence}/db/dump.sql" in names and names.count(f"{evidence}/etc/app.conf") == 2
+
+
+def test_verify_compares_hashes_of_a_file_that_moved_between_its_walk_and_its_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged archive (its catalogue row has an error) is altered, same size; verify's walk sees the new
+    modification time, which is put back before the read. The row then holds an error, and its hashes must
+    still be compared: the alteration is reported, not passed over."""
+    import io
+    import os
+    import zipfile
+
+    import forensics.verify as verify_module
+    from forensics.case import open_case
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("m.txt", "hello" * 100)
+    data = buffer.getvalue()[:-30]  # the zip directory cut off
+    path = write(tmp_path / "evidence" / "a.zip", data)
+    case_dir = tmp_path / "case"
+    run("case", "init", case_dir, "--case-ref", "V-1", "--examiner", "tester")
+    run("ingest", case_dir, tmp_path / "evidence", expect=None)
+    assert rows_of(case_dir)["a.zip"]["error"]
+    found = os.stat(path)
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    walk = verify_module.walk
+
+    def walk_then_put_the_time_back(*args, **kwargs):  # type: ignore[no-untyped-def]
+        yield from walk(*args, **kwargs)
+        os.utime(path, ns=(found.st_atime_ns, found.st_mtime_ns))
+
+    monkeypatch.setattr(verify_module, "walk", walk_then_put_the_time_back)
+    report = verify_module.verify(open_case(case_dir), workers=1)
+    assert not report.ok and "sha256" in report.changed[0]
