@@ -366,17 +366,21 @@ static int forbidden(const unsigned char *s, Py_ssize_t n) {
     return 0;
 }
 
-/* Whether any of the n bytes at s is below 0x20 or is 0xEF (U+FFFE and U+FFFF start with it),
- * 8 bytes at a time: most values have neither, and are passed over at that speed. */
-static int has_rare_byte(const unsigned char *s, Py_ssize_t n) {
+/* Whether any of the 8 bytes at s is below 0x20 or is 0xEF (U+FFFE and U+FFFF start with it). */
+static inline int word_has_rare_byte(const unsigned char *s) {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t x, y;
+    memcpy(&x, s, 8);
+    y = x ^ (ones * 0xEF);
+    return (((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs)) != 0;
+}
+
+/* Whether any of the n bytes at s is below 0x20 or is 0xEF, 8 bytes at a time: most values
+ * have neither, and are passed over at that speed. */
+static int has_rare_byte(const unsigned char *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, s + i, 8);
-        y = x ^ (ones * 0xEF);
-        if (((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs)) return 1;
-    }
+    for (; i + 8 <= n; i += 8)
+        if (word_has_rare_byte(s + i)) return 1;
     for (; i < n; i++)
         if (s[i] < 0x20 || s[i] == 0xEF) return 1;
     return 0;
@@ -408,17 +412,11 @@ static PyObject *rare_rows(PyObject *self, PyObject *args) {
         for (Py_ssize_t r = 0; r < rows; r++) flags[r] = ends[offset + r + 1] - ends[offset + r] > max_bytes;
         /* The values lie end to end: scan them 8 bytes at a time for a byte below 0x20 or 0xEF; only where
          * one is met is its row found and looked at closely. */
-        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
         Py_ssize_t at = (Py_ssize_t)ends[offset], stop = (Py_ssize_t)ends[offset + rows], row = 0;
         while (at < stop) {
-            if (at + 8 <= stop) {
-                uint64_t x, y;
-                memcpy(&x, bytes + at, 8);
-                y = x ^ (ones * 0xEF);
-                if (!(((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs))) {
-                    at += 8;
-                    continue;
-                }
+            if (at + 8 <= stop && !word_has_rare_byte(bytes + at)) {
+                at += 8;
+                continue;
             }
             unsigned char c = bytes[at];
             if (c >= 0x20 && c != 0xEF) {
