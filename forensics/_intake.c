@@ -38,28 +38,37 @@ static void to_hex(const unsigned char *digest, unsigned int len, char *out) {
     }
 }
 
-static int digest_hex(const EVP_MD *md, const char *data, size_t len, char *out, unsigned int *out_len) {
+static int digest_hex(EVP_MD_CTX *ctx, const EVP_MD *md, const char *data, size_t len, char *out,
+                      unsigned int *out_len) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    if (!EVP_Digest(data, len, digest, &n, md, NULL)) return -1;
+    if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, data, len) || !EVP_DigestFinal_ex(ctx, digest, &n))
+        return -1;
     to_hex(digest, n, out);
     *out_len = 2 * n;
     return 0;
 }
 
-/* Plain ASCII (tab, LF, VT, FF, printable), at least one LF, no line longer than long_line. */
+/* Plain ASCII (tab, LF, VT, FF, printable), at least one LF, no line longer than long_line.
+   Line by line: memchr finds the end, then one branch-free pass over the line that the
+   compiler can vectorise (a byte is bad when it is neither printable nor tab, VT or FF; LF
+   cannot occur inside a line). */
 static int plain_ascii_lines(const unsigned char *p, size_t n, size_t long_line) {
-    size_t line = 0;
     int newline = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c == '\n') {
-            newline = 1;
-            line = 0;
-            continue;
+    size_t start = 0;
+    while (start < n) {
+        const unsigned char *found = memchr(p + start, '\n', n - start);
+        size_t end = found ? (size_t)(found - p) : n;
+        if (end - start > long_line) return 0;
+        unsigned char bad = 0;
+        for (size_t i = start; i < end; i++) {
+            unsigned char c = p[i];
+            bad |= (unsigned char)((unsigned char)(c - 32) > 94) & (unsigned char)((unsigned char)(c - 9) > 3);
         }
-        if (!((c >= 32 && c < 127) || c == 9 || c == 11 || c == 12)) return 0;
-        if (++line > long_line) return 0;
+        if (bad) return 0;
+        if (!found) break;
+        newline = 1;
+        start = end + 1;
     }
     return newline;
 }
@@ -119,10 +128,12 @@ static int read_one(const char *path, size_t limit, size_t head_size, size_t lon
        damaged) are left to the Python reader, which decides what to record. */
     if (!ns_fits(out->st.st_mtim) || !ns_fits(out->st.st_ctim) || !ns_fits(out->st.st_atim)) goto done;
     out->len = got;
-    if (digest_hex(md5_md, out->data, got, out->md5, &out->md5_len) < 0
-        || digest_hex(sha1_md, out->data, got, out->sha1, &out->sha1_len) < 0
-        || digest_hex(sha256_md, out->data, got, out->sha256, &out->sha256_len) < 0)
-        goto done;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int hashed = ctx && digest_hex(ctx, md5_md, out->data, got, out->md5, &out->md5_len) == 0
+                 && digest_hex(ctx, sha1_md, out->data, got, out->sha1, &out->sha1_len) == 0
+                 && digest_hex(ctx, sha256_md, out->data, got, out->sha256, &out->sha256_len) == 0;
+    EVP_MD_CTX_free(ctx);
+    if (!hashed) goto done;
     out->plain = plain_ascii_lines((const unsigned char *)out->data, got < head_size ? got : head_size, long_line);
     result = 0;
 done:

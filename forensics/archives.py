@@ -85,23 +85,23 @@ def kind_of(mode: int) -> str:
     return "other"
 
 
+_CONTAINER_SIGNATURES = (
+    (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"), (b"7z\xbc\xaf\x27\x1c", "7z"),
+)
+_CONTAINER_OPENINGS = (*(signature for signature, _ in _CONTAINER_SIGNATURES), b"BZh")
+
+
 def container_kind(head: bytes) -> str | None:
-    """Which container format a stream starts with, if any."""
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
-        return "bzip2"
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "zstd"
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return "7z"
-    if len(head) >= 512 and head[257:262] == b"ustar":
-        return "tar"
-    if len(head) >= 512 and _is_v7_tar(head):
+    """Which container format a stream starts with, if any (head: at least its first 512 bytes,
+    or all of it)."""
+    if head.startswith(_CONTAINER_OPENINGS):  # one test for every signature: most files have none
+        for signature, kind in _CONTAINER_SIGNATURES:
+            if head.startswith(signature):
+                return kind
+        if head[3:4].isdigit():
+            return "bzip2"
+    if len(head) >= 512 and (head[257:262] == b"ustar" or _is_v7_tar(head)):
         return "tar"
     return None
 

@@ -69,6 +69,27 @@ def rows_to_frame(rows: Iterable[tuple[Any, ...]]) -> pl.DataFrame:
     return frame.with_columns(pl.col(name).cast(UTC_NS) for name in TIME_COLUMNS)
 
 
+# The columns of a plain file's short row (evidence.FileReader.plain_row), in its order. The
+# others are the run's stamp (ingest_id, label, recorded_at) or the same for every plain file.
+PLAIN_COLUMNS: tuple[str, ...] = (
+    "root", "root_kind", "path", "path_bytes", "size", "mtime", "ctime", "atime", "mode", "uid", "gid", "inode",
+    "md5", "sha1", "sha256", "mime", "description", "typed_by",
+)
+_PLAIN_SCHEMA = pl.Schema({name: _BUILD_SCHEMA[name] for name in PLAIN_COLUMNS})
+
+
+def plain_frame(rows: list[tuple[Any, ...]], stamp: dict[str, Any]) -> pl.DataFrame:
+    """Short rows of plain files (PLAIN_COLUMNS order) as catalogue rows: regular files on disk
+    (depth 0), read without error, with the run's stamp."""
+    frame = pl.DataFrame(dict(zip(PLAIN_COLUMNS, zip(*rows, strict=True), strict=True)), schema=_PLAIN_SCHEMA)
+    fixed = {"ingest_id": stamp["ingest_id"], "label": stamp["label"], "recorded_at": stamp["recorded_at"],
+             "depth": 0, "kind": "file"}
+    return frame.select(
+        pl.col(name) if name in _PLAIN_SCHEMA else pl.lit(fixed.get(name), dtype).alias(name)
+        for name, dtype in _BUILD_SCHEMA.items()
+    ).with_columns(pl.col(name).cast(UTC_NS) for name in TIME_COLUMNS)
+
+
 CURRENT_KEYS = ["root", "path", "depth", "archive", "ingest_id"]  # what current_rows needs
 
 
@@ -106,30 +127,51 @@ class PartWriter:
         self.flush_seconds = flush_seconds if flush_seconds is not None else float(
             os.environ.get("FORENSICS_FLUSH_SECONDS", "5"))
         self._buffer: list[tuple[Any, ...]] = []
+        self._plain: list[tuple[Any, ...]] = []
+        self._stamp: dict[str, Any] = {}
         self._count = 0
         self._last_flush = time.monotonic()
 
     def add_group(self, rows: list[tuple[Any, ...]]) -> None:
         """Queue rows that belong together (a file and its members); they land in one part."""
         self._buffer.extend(rows)
-        if len(self._buffer) >= self.rows_per_part or time.monotonic() - self._last_flush >= self.flush_seconds:
+        self._maybe_flush()
+
+    def add_plain(self, rows: list[tuple[Any, ...]], stamp: dict[str, Any]) -> None:
+        """Queue short rows of plain files (see plain_frame), with the run's stamp."""
+        self._plain.extend(rows)
+        self._stamp = stamp
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if (len(self._buffer) + len(self._plain) >= self.rows_per_part
+                or time.monotonic() - self._last_flush >= self.flush_seconds):
             self.flush()
 
     def flush(self) -> None:
         """Write the queued rows as one part file (tmp name, fsync, rename)."""
         self._last_flush = time.monotonic()
-        if not self._buffer:
+        if not self._buffer and not self._plain:
             return
+        frames = [rows_to_frame(self._buffer)] if self._buffer else []
+        if self._plain:
+            frames.append(plain_frame(self._plain, self._stamp))
         self._count += 1
-        write_part(self.dir, f"{self.ingest_id}-{self._count:06d}", self._buffer)
+        write_frame(self.dir, f"{self.ingest_id}-{self._count:06d}", pl.concat(frames))
         self._buffer.clear()
+        self._plain.clear()
 
 
 def write_part(directory: Path, name: str, rows: list[tuple[Any, ...]]) -> None:
     """Write rows (tuples in column order) as directory/name.parquet: tmp name, fsync, rename."""
+    write_frame(directory, name, rows_to_frame(rows))
+
+
+def write_frame(directory: Path, name: str, frame: pl.DataFrame) -> None:
+    """Write catalogue rows as directory/name.parquet: tmp name, fsync, rename."""
     final = directory / f"{name}.parquet"
     tmp = final.with_suffix(".tmp")
-    rows_to_frame(rows).write_parquet(tmp)
+    frame.write_parquet(tmp)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, final)

@@ -231,6 +231,9 @@ def open_read_only(path: str) -> int:
     return _open_noatime(path, OPEN_FLAGS)
 
 
+_UNREAD = object()  # read() was given nothing the compiled reader found: it asks it itself
+
+
 class _ReadFailed(Exception):
     def __init__(self, done: int, strerror: str) -> None:
         super().__init__(strerror)
@@ -280,17 +283,20 @@ class FileReader:
         self.last_spilled = 0  # member rows of the last file read that went to spill()
         self.spilled_total = 0
 
-    def read(self, entry: DiskEntry) -> list[dict[str, Any]]:
+    def read(self, entry: DiskEntry, found: Any = _UNREAD) -> list[dict[str, Any]]:
         """Rows for one regular file: its own, then one per archive member inside it.
 
+        found is what compiled_read already gave for this entry, if it was called.
         With a spill function, an archive's member rows without errors go to it in batches of
         SPILL_ROWS as they are found (last_spilled says how many), so memory stays flat
         however many members an archive holds.
         """
         self.last_spilled = 0
         moved = None
-        if _intake is not None:
-            rows, entry, moved = self._read_small(entry)
+        if found is _UNREAD:
+            found = self.compiled_read(entry)
+        if found is not None:
+            rows, entry, moved = self._read_small(entry, found)
             if rows is not None:
                 return rows
         rows = self._read_general(entry)
@@ -347,9 +353,45 @@ class FileReader:
             os.close(fd)
         return rows
 
-    def _read_small(self, entry: DiskEntry) -> tuple[list[dict[str, Any]] | None, DiskEntry, tuple[int, ...] | None]:
-        """The row of a small regular file read and hashed by the compiled reader, or None;
-        and, where the file moved while it read it, (size before, size after, bytes read).
+    def compiled_read(self, entry: DiskEntry) -> tuple[Any, ...] | None:
+        """What the compiled reader gives for a small regular file (see _intake.read_small), or
+        None where it does not apply: no compiled reader, a walk that saw another kind of file
+        or a larger one, or a file it hands back."""
+        st = entry.st
+        if _intake is None or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_size > THREADED_MIN)):
+            return None
+        return _intake.read_small(entry.path, THREADED_MIN, HEAD_SIZE, LONG_LINE)
+
+    def plain_row(self, entry: DiskEntry, found: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        """The catalogue row of a plain file, in PLAIN_COLUMNS order, from what compiled_read found;
+        None for anything else, which read(entry, found) then does.
+
+        Plain: the compiled reader read it whole and steady, the walk saw no problem and the
+        same file (or took no stat), it is not an archive, and its times fit the catalogue.
+        The row holds what read() would give for it (a test compares the two); the columns
+        left out are the same for every such file (see catalogue.plain_frame).
+        """
+        if found is None or found[0] == "changed" or entry.error is not None or not self.type_files:
+            return None
+        mode, size, mtime, ctime, atime, uid, gid, inode, data, md5, sha1, sha256, plain = found
+        if self.open_archives and container_kind(data) is not None:
+            return None
+        walked = entry.st
+        if walked is not None:  # the row gives the walk's lstat, as stat_row does
+            if (walked.st_size, walked.st_mtime_ns, walked.st_ino, walked.st_ctime_ns) != (size, mtime, inode, ctime) \
+                    or not NS_MIN <= walked.st_atime_ns <= NS_MAX:
+                return None
+            mode, atime, uid, gid = walked.st_mode, walked.st_atime_ns, walked.st_uid, walked.st_gid
+        rel = entry.rel
+        raw = os.fsencode(rel)
+        typed = self.typer.identify(data[:HEAD_SIZE], sha256, plain_lines=plain)
+        return (entry.root, entry.root_kind, rel if rel.isascii() else display(raw), raw, size, mtime, ctime, atime,
+                mode, uid, gid, inode, md5, sha1, sha256, typed.mime, typed.description, typed.typed_by)
+
+    def _read_small(self, entry: DiskEntry, found: tuple[Any, ...]
+                    ) -> tuple[list[dict[str, Any]] | None, DiskEntry, tuple[int, ...] | None]:
+        """The row of a small regular file that the compiled reader read and hashed (found), or
+        None; and, where the file moved while it read it, (size before, size after, bytes read).
 
         None whenever the file is anything but plain (larger than THREADED_MIN, not a
         regular file, unreadable, changing, an archive): read() then does it the general
@@ -357,11 +399,6 @@ class FileReader:
         stat taken before the compiled reader read it, so the row keeps the access time
         as found even where O_NOATIME is not allowed.
         """
-        if entry.st is not None and (not stat.S_ISREG(entry.st.st_mode) or entry.st.st_size > THREADED_MIN):
-            return None, entry, None
-        found = _intake.read_small(entry.path, THREADED_MIN, HEAD_SIZE, LONG_LINE)
-        if found is None:
-            return None, entry, None
         if found[0] == "changed":
             return None, entry, tuple(found[1:])
         data = found[8]
@@ -411,21 +448,23 @@ class FileReader:
 
 # -- worker processes ---------------------------------------------------------------------
 
-_worker: tuple[FileReader, tuple[str, ...], dict[str, Any]] | None = None
+_worker: tuple[FileReader, tuple[str, ...], dict[str, Any], bool] | None = None
 
 
 def init_worker(limits: Limits, tmp_dir: str | None, full_typing: bool, open_archives: bool,
-                columns: tuple[str, ...], stamp: dict[str, Any], parts_dir: str | None = None) -> None:
+                columns: tuple[str, ...], stamp: dict[str, Any], parts_dir: str | None = None,
+                plain_rows: bool = False) -> None:
     """Set up a worker process: its reader, the catalogue's column order, values every row gets.
 
     A reader that does not open archives is verify's: it only re-hashes, so it does not type.
     With parts_dir, the members of very large archives are written there by the worker.
+    With plain_rows, read_batch gives plain files as short rows (see FileReader.plain_row).
     """
     global _worker
     reader = FileReader(limits, tmp_dir, full_typing, open_archives, type_files=open_archives)
     if parts_dir is not None:
         reader.spill = _spill_to(Path(parts_dir), columns, stamp)
-    _worker = (reader, columns, stamp)
+    _worker = (reader, columns, stamp, plain_rows)
 
 
 def _spill_to(folder: Path, columns: tuple[str, ...], stamp: dict[str, Any]) -> Callable[[list[dict[str, Any]]], None]:
@@ -443,19 +482,33 @@ def _spill_to(folder: Path, columns: tuple[str, ...], stamp: dict[str, Any]) -> 
     return spill
 
 
-def read_batch(entries: list[DiskEntry]) -> list[tuple[list[tuple[Any, ...]], int]]:
-    """Read a batch of files; each file's rows as tuples in catalogue column order.
+class BatchResult(NamedTuple):
+    """What a worker read from a batch of files.
 
+    plain: the short rows of plain files (FileReader.plain_row), in batch order; others: for
+    every other file, its index in the batch, its rows as tuples in catalogue column order,
+    and how many member rows the worker wrote to a part itself (a very large archive's).
     Tuples, not dicts: they cost a fraction to send back to the main process and to turn
     into a table there, which matters at tens of thousands of small files a second.
     """
+
+    plain: list[tuple[Any, ...]]
+    others: list[tuple[int, list[tuple[Any, ...]], int]]
+
+
+def read_batch(entries: list[DiskEntry]) -> BatchResult:
+    """Read a batch of files (init_worker first)."""
     assert _worker is not None, "init_worker was not called"
-    reader, columns, stamp = _worker
-    results = []
-    for entry in entries:
-        rows = [as_tuple(row, columns, stamp) for row in reader.read(entry)]
-        results.append((rows, reader.last_spilled))
-    return results
+    reader, columns, stamp, plain_rows = _worker
+    result = BatchResult([], [])
+    for index, entry in enumerate(entries):
+        found = reader.compiled_read(entry)
+        if plain_rows and (plain := reader.plain_row(entry, found)) is not None:
+            result.plain.append(plain)
+            continue
+        rows = [as_tuple(row, columns, stamp) for row in reader.read(entry, found)]
+        result.others.append((index, rows, reader.last_spilled))
+    return result
 
 
 def as_tuple(row: dict[str, Any], columns: tuple[str, ...], stamp: dict[str, Any]) -> tuple[Any, ...]:

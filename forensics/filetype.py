@@ -39,9 +39,7 @@ BINARY_SIGNATURES: tuple[tuple[int, bytes, str, str], ...] = (
     (0, b"SQLite format 3\x00", "application/vnd.sqlite3", "SQLite 3.x database"),
 )
 
-_SIGNATURES_BY_FIRST_BYTE: dict[int, list[tuple[int, bytes, str, str]]] = {}
-for _rule in BINARY_SIGNATURES:
-    _SIGNATURES_BY_FIRST_BYTE.setdefault(_rule[1][0], []).append(_rule)
+_SIGNATURES_BY_FIRST_BYTE: dict[int, list[tuple[int, bytes, FileType]]] = {}
 
 # Text whose opening decides libmagic's soft-magic verdict: (prefix, mime, description prefix).
 TEXT_OPENINGS: tuple[tuple[bytes, str, str], ...] = (
@@ -60,6 +58,11 @@ class FileType:
     typed_by: str
 
 
+for _offset, _signature, _mime, _description in BINARY_SIGNATURES:
+    _SIGNATURES_BY_FIRST_BYTE.setdefault(_signature[0], []).append(
+        (_offset, _signature, FileType(_mime, _description, "signature")))
+
+
 class FileTyper:
     """Types byte heads. Not thread-safe: make one per worker process or thread."""
 
@@ -72,6 +75,7 @@ class FileTyper:
         self._text_only_mime = magic.magic_open(magic.MAGIC_NO_CHECK_SOFT | magic.MAGIC_MIME_TYPE)
         magic.magic_load(self._text_only_mime, None)
         self._by_content: dict[str, FileType] = {}
+        self._by_opening: dict[tuple[str, str], FileType] = {}  # text types, one object per wording
 
     def identify(self, head: bytes, sha256: str | None = None, plain_lines: bool | None = None) -> FileType:
         """Type a file from its first bytes (up to HEAD_SIZE).
@@ -109,9 +113,9 @@ class FileTyper:
         return FileType(self._mime.from_buffer(head), description, "libmagic")
 
     def _quick(self, head: bytes, plain_lines: bool | None = None) -> FileType | None:
-        for offset, signature, mime, description in _SIGNATURES_BY_FIRST_BYTE.get(head[0], ()):
+        for offset, signature, found in _SIGNATURES_BY_FIRST_BYTE.get(head[0], ()):
             if head.startswith(signature, offset):
-                return FileType(mime, description, "signature")
+                return found
         if head[:1] != b"<":
             return None
         opening = head[:16].lower()
@@ -120,7 +124,11 @@ class FileTyper:
                 text = self._text_description(head, plain_lines)
                 if "text" not in text:
                     return None
-                return FileType(mime, f"{description}, {text}", "signature")
+                found = self._by_opening.get((description, text))
+                if found is None:
+                    found = self._by_opening.setdefault((description, text),
+                                                        FileType(mime, f"{description}, {text}", "signature"))
+                return found
         return None
 
     def _text_description(self, head: bytes, plain_lines: bool | None = None) -> str:

@@ -26,6 +26,7 @@ from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import (
     COLUMN_NAMES,
+    PLAIN_COLUMNS,
     PartWriter,
     current,
     disk_rows,
@@ -34,6 +35,7 @@ from forensics.catalogue import (
     part_files,
 )
 from forensics.evidence import (
+    BatchResult,
     DiskEntry,
     as_tuple,
     evidence_location,
@@ -44,6 +46,7 @@ from forensics.evidence import (
 )
 
 I_ROOT, I_PATH, I_SIZE, I_SHA256, I_ERROR = (COLUMN_NAMES.index(name) for name in ("root", "path", "size", "sha256", "error"))
+P_ROOT, P_PATH, P_SIZE, P_SHA256 = (PLAIN_COLUMNS.index(name) for name in ("root", "path", "size", "sha256"))
 BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
 MANIFEST_SLICE = 200_000  # catalogue rows hashed at a time for the audit log's root manifests
@@ -201,6 +204,24 @@ def ingest_unlocked(
         if progress is not None:
             progress(1, size)
 
+    def finish_plain(rows: list[tuple[Any, ...]]) -> None:
+        if known:
+            for row in rows:
+                before = known.get((row[P_ROOT], row[P_PATH]))
+                if before is None:
+                    report.new += 1
+                elif row[P_SHA256] == before.sha256:
+                    report.metadata_changed += 1
+                else:
+                    report.changed += 1
+        else:
+            report.new += len(rows)
+        size = sum(row[P_SIZE] for row in rows)
+        report.bytes_read += size
+        writer.add_plain(rows, stamp)
+        if progress is not None:
+            progress(len(rows), size)
+
     walked: list[str] = []
 
     def to_read() -> Iterator[DiskEntry]:
@@ -237,7 +258,7 @@ def ingest_unlocked(
     outcome = "interrupted"
     try:
         run_pool(to_read(), finish, limits, tmp_dir, full_typing, workers, stamp=stamp,
-                 parts_dir=os.fspath(case.parts_dir))
+                 parts_dir=os.fspath(case.parts_dir), finish_plain=finish_plain)
         outcome = "warnings" if report.problems else "ok"
     finally:
         try:
@@ -304,16 +325,23 @@ def run_pool(
     open_archives: bool = True,
     stamp: dict[str, Any] | None = None,
     parts_dir: str | None = None,
+    finish_plain: Callable[[list[tuple[Any, ...]]], None] | None = None,
 ) -> None:
-    """Read files on worker processes, at most a few batches in flight, results in order.
+    """Read files on worker processes, at most a few batches in flight, results in batch order.
 
     finish gets, for each file, its rows as tuples in catalogue column order (COLUMN_NAMES)
     and how many member rows the worker wrote to parts_dir itself (a very large archive's).
+    With finish_plain, plain files (FileReader.plain_row) go to it instead, as the short rows
+    of a batch together, before the batch's other files go to finish.
     """
-    setup = (limits, tmp_dir, full_typing, open_archives, COLUMN_NAMES, stamp or {}, parts_dir)
-    def finish_batch(batch: list[DiskEntry], results: list[tuple[list[tuple[Any, ...]], int]]) -> None:
-        for entry, result in zip(batch, results, strict=True):
-            finish(result, entry)
+    setup = (limits, tmp_dir, full_typing, open_archives, COLUMN_NAMES, stamp or {}, parts_dir,
+             finish_plain is not None)
+
+    def finish_batch(batch: list[DiskEntry], result: BatchResult) -> None:
+        if result.plain and finish_plain is not None:
+            finish_plain(result.plain)
+        for index, rows, spilled in result.others:
+            finish((rows, spilled), batch[index])
 
     if workers <= 1:
         init_worker(*setup)
@@ -321,7 +349,7 @@ def run_pool(
             finish_batch(batch, read_batch(batch))
         return
     context = multiprocessing.get_context("spawn")
-    window: deque[tuple[list[DiskEntry], Future[list[tuple[list[tuple[Any, ...]], int]]]]] = deque()
+    window: deque[tuple[list[DiskEntry], Future[BatchResult]]] = deque()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=setup) as pool:
         try:
             for batch in _batches(entries):

@@ -13,7 +13,8 @@ import pytest
 
 from forensics import _intake, evidence
 from forensics.archives import Limits
-from forensics.evidence import FileReader, walk
+from forensics.catalogue import COLUMN_NAMES, plain_frame, rows_to_frame
+from forensics.evidence import FileReader, as_tuple, walk
 from forensics.filetype import HEAD_SIZE, LONG_LINE, is_plain_lines
 from forensics.hashing import THREADED_MIN
 from tests.conftest import rows_of, run, write
@@ -52,8 +53,8 @@ def _rows(root: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> dict[s
     for entry in walk(os.fspath(root), stat_files=False):
         if entry.is_file:
             found[entry.rel] = reader.read(entry)
-            if compiled and entry.rel.endswith(".php"):
-                assert reader._read_small(entry)[0] is not None, entry.rel  # taken by the compiled reader
+            if compiled and entry.rel.endswith(".php"):  # taken by the compiled reader, as a plain file
+                assert reader.plain_row(entry, reader.compiled_read(entry)) is not None, entry.rel
     return found
 
 
@@ -215,3 +216,38 @@ def test_a_file_that_became_a_fifo_after_the_walk_is_not_read(
     row = FileReader(Limits(), None).read(entry)[0]
     assert row["size"] == 5 and row.get("sha256") is None  # the walk's row, nothing read
     assert row["error"].startswith("changed to a ") and row["error"].endswith("before it was read; not read")
+
+
+@pytest.mark.parametrize("walk_stats", [False, True])
+def test_a_plain_files_short_row_is_the_row_read_gives(tmp_path: Path, walk_stats: bool) -> None:
+    """plain_row, completed by plain_frame, against read() for every file of the evidence: the
+    plain ones give the same catalogue row; the others are left to read()."""
+    root = _evidence(tmp_path / "evidence")
+    write(root / "sub" / "script.js", b"function f() { return 1; }\n")  # typed by full libmagic
+    write(root / "sub" / "tab\tname.gif", b"GIF89a" + bytes(range(200)))
+    reader = FileReader(Limits(), None)
+    stamp = {"ingest_id": "I-1", "label": "EX-1", "recorded_at": 1_700_000_000_000_000_000}
+    plain, kept_back = [], []
+    for entry in walk(os.fspath(root), stat_files=walk_stats):
+        if not entry.is_file:
+            continue
+        full = as_tuple(reader.read(entry)[0], COLUMN_NAMES, stamp)
+        short = reader.plain_row(entry, reader.compiled_read(entry))
+        if short is None:
+            kept_back.append(entry.rel)
+            continue
+        plain.append(entry.rel)
+        assert plain_frame([short], stamp).equals(rows_to_frame([full])), entry.rel
+    assert {"site.zip", "past-limit.bin"} <= set(kept_back)  # an archive; a file past the compiled reader's limit
+    assert {"index.php", "logo.png", "notes.txt", "sub/script.js", "sub/tab\tname.gif",
+            os.fsdecode(b"caf\xe9.php")} <= set(plain)
+
+
+def test_a_file_the_walk_saw_otherwise_is_not_plain(tmp_path: Path) -> None:
+    path = write(tmp_path / "evidence" / "grows.log", b"line one\n")
+    entry = next(e for e in walk(os.fspath(tmp_path / "evidence"), stat_files=True) if e.is_file)
+    with open(path, "ab") as handle:
+        handle.write(b"line two\n")
+    reader = FileReader(Limits(), None)
+    assert reader.plain_row(entry, reader.compiled_read(entry)) is None  # read() says what changed
+    assert reader.plain_row(entry._replace(error="stat failed: Permission denied"), None) is None
