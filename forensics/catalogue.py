@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from forensics.case import Case
+from forensics.parquet_concat import concat_parquet
 
 UTC_NS = pl.Datetime("ns", "UTC")
 
@@ -231,17 +232,21 @@ def current_rows(catalogue: Frame) -> Frame:
 def merge_parts(case: Case) -> None:
     """Fold the part files into catalogue.parquet and remove them.
 
-    Streamed from the files to a new file (atomic replace), so memory does not grow with
-    the size of the catalogue; rows keep the order they were written in.
+    The files' row groups are copied into a new file as they are (parquet_concat), or where
+    they cannot be (written by another Polars or with other columns), streamed through
+    Polars; either way memory does not grow with the size of the catalogue, the new file
+    replaces the old one atomically, and rows keep the order they were written in.
     """
     parts = part_files(case)
     if not parts and case.catalogue_path.exists():
         return
-    tmp = case.catalogue_path.with_suffix(".tmp")
-    scan_catalogue(case).sink_parquet(tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, case.catalogue_path)
+    sources = ([case.catalogue_path] if case.catalogue_path.exists() else []) + parts
+    if not concat_parquet(sources, case.catalogue_path):
+        tmp = case.catalogue_path.with_suffix(".tmp")
+        scan_catalogue(case).sink_parquet(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, case.catalogue_path)
     for part in parts:
         part.unlink()
 

@@ -47,7 +47,8 @@ from forensics.evidence import (
 
 I_ROOT, I_PATH, I_SIZE, I_SHA256, I_ERROR = (COLUMN_NAMES.index(name) for name in ("root", "path", "size", "sha256", "error"))
 P_ROOT, P_PATH, P_SIZE, P_SHA256 = (PLAIN_COLUMNS.index(name) for name in ("root", "path", "size", "sha256"))
-BATCH_FILES = 64
+BATCH_FILES = 64  # files in a batch until the sizes of files read show them to be small
+BATCH_FILES_MAX = 1024  # a batch costs the pool about a millisecond: small files go in large batches
 BATCH_BYTES = 32 << 20
 MANIFEST_SLICE = 200_000  # catalogue rows hashed at a time for the audit log's root manifests
 
@@ -302,15 +303,33 @@ def root_manifests(case: Case, roots: list[str]) -> list[dict[str, Any]]:
     return [{"path": root, "entries": counts[root], "sha256": digests[root].hexdigest()} for root in wanted]
 
 
-def _batches(entries: Iterator[DiskEntry]) -> Iterator[list[DiskEntry]]:
+@dataclass
+class _Pace:
+    """Files and bytes read so far, to size the next batch: the walk of a first ingest takes
+    no stat, so a batch's size is known only from the files read before it."""
+
+    files: int = 0
+    bytes: int = 0
+
+    def batch_files(self) -> int:
+        """Files for the next batch: about BATCH_BYTES of files of the mean size read so far,
+        between BATCH_FILES and BATCH_FILES_MAX."""
+        if self.files < BATCH_FILES:
+            return BATCH_FILES
+        return max(BATCH_FILES, min(BATCH_FILES_MAX, BATCH_BYTES * self.files // max(self.bytes, 1)))
+
+
+def _batches(entries: Iterator[DiskEntry], pace: _Pace) -> Iterator[list[DiskEntry]]:
     batch: list[DiskEntry] = []
     size = 0
+    limit = pace.batch_files()
     for entry in entries:
         batch.append(entry)
-        size += entry.st.st_size if entry.st is not None else 0  # unknown until read: counted as small
-        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+        size += entry.st.st_size if entry.st is not None else 0  # unknown until read: the pace guesses
+        if len(batch) >= limit or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
+            limit = pace.batch_files()
     if batch:
         yield batch
 
@@ -337,22 +356,27 @@ def run_pool(
     setup = (limits, tmp_dir, full_typing, open_archives, COLUMN_NAMES, stamp or {}, parts_dir,
              finish_plain is not None)
 
+    pace = _Pace()
+
     def finish_batch(batch: list[DiskEntry], result: BatchResult) -> None:
+        pace.files += len(batch)
         if result.plain and finish_plain is not None:
+            pace.bytes += sum(row[P_SIZE] for row in result.plain)
             finish_plain(result.plain)
         for index, rows, spilled in result.others:
+            pace.bytes += rows[0][I_SIZE] or 0
             finish((rows, spilled), batch[index])
 
     if workers <= 1:
         init_worker(*setup)
-        for batch in _batches(entries):
+        for batch in _batches(entries, pace):
             finish_batch(batch, read_batch(batch))
         return
     context = multiprocessing.get_context("spawn")
     window: deque[tuple[list[DiskEntry], Future[BatchResult]]] = deque()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=setup) as pool:
         try:
-            for batch in _batches(entries):
+            for batch in _batches(entries, pace):
                 window.append((batch, pool.submit(read_batch, batch)))
                 while len(window) > workers * 3:
                     done_batch, future = window.popleft()

@@ -326,3 +326,50 @@ def test_an_evidence_path_that_is_not_utf8_is_refused_in_one_line(case_dir: Path
     assert "Traceback" not in result.stderr
     assert "b.txt" in rows_of(case_dir)
     run("log", case_dir, "--verify")
+
+
+def test_parts_are_joined_by_copying_and_other_writers_catalogues_by_polars(case_dir: Path, web_root: Path) -> None:
+    """merge_parts copies the parts' row groups into the catalogue; a catalogue another writer made
+    (here pyarrow) cannot be joined that way and is merged through Polars: no row lost either way."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    catalogue = case_dir / "catalogue.parquet"
+    run("ingest", case_dir, web_root)
+    first = pl.read_parquet(catalogue)
+    write(web_root / "index.php", "<?php\necho 'changed';\n")
+    run("ingest", case_dir, web_root)
+    joined = pq.ParquetFile(catalogue).metadata
+    assert joined.created_by.startswith("Polars") and joined.num_row_groups >= 2  # the first run's group, copied
+    second = pl.read_parquet(catalogue)
+    assert second.head(first.height).equals(first) and second.height == first.height + 1
+
+    pq.write_table(pq.read_table(catalogue), catalogue)  # as if another tool had written it
+    assert not pq.ParquetFile(catalogue).metadata.created_by.startswith("Polars")
+    write(web_root / "config.php", "<?php\n$db_name = 'other';\n")
+    run("ingest", case_dir, web_root)
+    third = pl.read_parquet(catalogue)
+    assert third.head(second.height).equals(second) and third.height == second.height + 1
+    assert rows_of(case_dir)["config.php"]["sha256"] == hashlib.sha256(b"<?php\n$db_name = 'other';\n").hexdigest()
+    assert not list((case_dir / "catalogue.parts").glob("*"))
+
+
+def test_batches_grow_for_small_files_and_stay_small_for_large_ones() -> None:
+    from forensics.evidence import DiskEntry
+    from forensics.ingest import BATCH_BYTES, BATCH_FILES, BATCH_FILES_MAX, _batches, _Pace
+
+    pace = _Pace()
+    assert pace.batch_files() == BATCH_FILES  # nothing read yet
+    pace.files, pace.bytes = 1000, 1000 * 3000  # files of 3 kB
+    assert pace.batch_files() == BATCH_FILES_MAX
+    pace.files, pace.bytes = 1000, 1000 * (BATCH_BYTES // 100)  # a hundred of them fill a batch
+    assert pace.batch_files() == 100
+    pace.files, pace.bytes = 1000, 1000 * (1 << 30)
+    assert pace.batch_files() == BATCH_FILES
+    entries = [DiskEntry("/r", f"/r/f{n}", f"f{n}", None, regular=True) for n in range(3000)]
+    pace = _Pace()
+    sizes = []
+    for batch in _batches(iter(entries), pace):
+        sizes.append(len(batch))
+        pace.files, pace.bytes = pace.files + len(batch), pace.bytes + 3000 * len(batch)
+    assert sizes[0] == BATCH_FILES and max(sizes) == BATCH_FILES_MAX and sum(sizes) == 3000
