@@ -272,9 +272,9 @@ class FileReader:
 
     def __init__(
         self, limits: Limits, tmp_dir: str | None, full_typing: bool = False, open_archives: bool = True,
-        type_files: bool = True,
+        type_files: bool = True, typer: FileTyper | None = None,
     ) -> None:
-        self.typer = FileTyper(full_typing=full_typing)
+        self.typer = typer or FileTyper(full_typing=full_typing)
         self.limits = limits
         self.tmp_dir = tmp_dir
         self.open_archives = open_archives
@@ -448,23 +448,44 @@ class FileReader:
 
 # -- worker processes ---------------------------------------------------------------------
 
-_worker: tuple[FileReader, tuple[str, ...], dict[str, Any], bool] | None = None
+class WorkerSetup(NamedTuple):
+    """What a worker needs to read files for one run: sent with each batch, compared, and the
+    worker's reader made again only when it differs from the last batch's."""
+
+    limits: Limits
+    tmp_dir: str | None
+    full_typing: bool
+    open_archives: bool  # False for verify: it only re-hashes, so it does not type either
+    columns: tuple[str, ...]  # the catalogue's column order
+    stamp: dict[str, Any]  # values every row gets (ingest_id, label, recorded_at)
+    parts_dir: str | None = None  # where the members of very large archives are written by the worker
+    plain_rows: bool = False  # read_batch gives plain files as short rows (FileReader.plain_row)
 
 
-def init_worker(limits: Limits, tmp_dir: str | None, full_typing: bool, open_archives: bool,
-                columns: tuple[str, ...], stamp: dict[str, Any], parts_dir: str | None = None,
-                plain_rows: bool = False) -> None:
-    """Set up a worker process: its reader, the catalogue's column order, values every row gets.
+_worker: tuple[WorkerSetup, FileReader] | None = None
+_typers: dict[bool, FileTyper] = {}  # libmagic loaded once per process, whatever the runs
 
-    A reader that does not open archives is verify's: it only re-hashes, so it does not type.
-    With parts_dir, the members of very large archives are written there by the worker.
-    With plain_rows, read_batch gives plain files as short rows (see FileReader.plain_row).
-    """
+
+def warm_worker() -> None:
+    """Load what every worker needs before its first batch (libmagic's rules)."""
+    _typer(False)
+
+
+def _typer(full_typing: bool) -> FileTyper:
+    if full_typing not in _typers:
+        _typers[full_typing] = FileTyper(full_typing=full_typing)
+    return _typers[full_typing]
+
+
+def init_worker(setup: WorkerSetup) -> FileReader:
+    """Make this process's reader for a run's setup (read_batch does when the setup changes)."""
     global _worker
-    reader = FileReader(limits, tmp_dir, full_typing, open_archives, type_files=open_archives)
-    if parts_dir is not None:
-        reader.spill = _spill_to(Path(parts_dir), columns, stamp)
-    _worker = (reader, columns, stamp, plain_rows)
+    reader = FileReader(setup.limits, setup.tmp_dir, setup.full_typing, setup.open_archives,
+                        type_files=setup.open_archives, typer=_typer(setup.full_typing))
+    if setup.parts_dir is not None:
+        reader.spill = _spill_to(Path(setup.parts_dir), setup.columns, setup.stamp)
+    _worker = (setup, reader)
+    return reader
 
 
 def _spill_to(folder: Path, columns: tuple[str, ...], stamp: dict[str, Any]) -> Callable[[list[dict[str, Any]]], None]:
@@ -496,14 +517,14 @@ class BatchResult(NamedTuple):
     others: list[tuple[int, list[tuple[Any, ...]], int]]
 
 
-def read_batch(entries: list[DiskEntry]) -> BatchResult:
-    """Read a batch of files (init_worker first)."""
-    assert _worker is not None, "init_worker was not called"
-    reader, columns, stamp, plain_rows = _worker
+def read_batch(setup: WorkerSetup, entries: list[DiskEntry]) -> BatchResult:
+    """Read a batch of files for the run that setup describes."""
+    reader = _worker[1] if _worker is not None and _worker[0] == setup else init_worker(setup)
+    columns, stamp = setup.columns, setup.stamp
     result = BatchResult([], [])
     for index, entry in enumerate(entries):
         found = reader.compiled_read(entry)
-        if plain_rows and (plain := reader.plain_row(entry, found)) is not None:
+        if setup.plain_rows and (plain := reader.plain_row(entry, found)) is not None:
             result.plain.append(plain)
             continue
         rows = [as_tuple(row, columns, stamp) for row in reader.read(entry, found)]

@@ -12,7 +12,8 @@ from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import COLUMN_NAMES, disk_rows
 from forensics.evidence import DiskEntry, as_tuple, evidence_location, stat_row, walk
-from forensics.ingest import case_inside, default_workers, one_line, run_pool
+from forensics.ingest import case_inside, one_line, run_pool
+from forensics.workers import default_workers
 
 
 @dataclass
