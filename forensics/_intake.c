@@ -145,6 +145,26 @@ static PyObject *ns(struct timespec t) {
     return PyLong_FromLongLong((long long)t.tv_sec * 1000000000LL + t.tv_nsec);
 }
 
+/* The Python value of one reading: as read_small returns it. Steals nothing; frees small.data. */
+static PyObject *small_result(int status, Small *small) {
+    PyObject *result;
+    if (status == 2)
+        result = Py_BuildValue("(sLLL)", "changed", (long long)small->st.st_size, small->size_after, small->bytes_read);
+    else if (status != 0)
+        result = Py_NewRef(Py_None);
+    else
+        result = Py_BuildValue(
+            "(lLNNNkkKy#s#s#s#O)",
+            (long)small->st.st_mode, (long long)small->st.st_size, ns(small->st.st_mtim), ns(small->st.st_ctim),
+            ns(small->st.st_atim), (unsigned long)small->st.st_uid, (unsigned long)small->st.st_gid,
+            (unsigned long long)small->st.st_ino, small->data, (Py_ssize_t)small->len,
+            small->md5, (Py_ssize_t)small->md5_len, small->sha1, (Py_ssize_t)small->sha1_len,
+            small->sha256, (Py_ssize_t)small->sha256_len, small->plain ? Py_True : Py_False);
+    free(small->data);
+    small->data = NULL;
+    return result;
+}
+
 PyDoc_STRVAR(read_small_doc,
 "read_small(path: bytes, limit: int, head_size: int, long_line: int) -> tuple | None\n\n"
 "Read and hash one regular file of at most limit bytes. Returns (mode, size, mtime_ns,\n"
@@ -166,28 +186,68 @@ static PyObject *read_small(PyObject *self, PyObject *args) {
     status = read_one(path, (size_t)limit, (size_t)head_size, (size_t)long_line, &small);
     Py_END_ALLOW_THREADS
     Py_DECREF(path_obj);
-    PyObject *result = NULL;
-    if (status == 2) {
-        free(small.data);
-        return Py_BuildValue("(sLLL)", "changed", (long long)small.st.st_size, small.size_after, small.bytes_read);
+    return small_result(status, &small);
+}
+
+PyDoc_STRVAR(read_many_doc,
+"read_many(paths: list[str | bytes], start: int, limit: int, head_size: int, long_line: int,\n"
+"          max_bytes: int) -> list\n\n"
+"read_small for paths[start:], read and hashed without the GIL, so that other threads run Python\n"
+"meanwhile: one result per path, in order. It stops after the file that brings the bytes read\n"
+"to max_bytes, so the list may be shorter than the paths left: call it again from there.");
+
+static PyObject *read_many(PyObject *self, PyObject *args) {
+    PyObject *paths;
+    Py_ssize_t start, limit, head_size, long_line, max_bytes;
+    if (!PyArg_ParseTuple(args, "O!nnnnn", &PyList_Type, &paths, &start, &limit, &head_size, &long_line, &max_bytes))
+        return NULL;
+    Py_ssize_t total = PyList_GET_SIZE(paths);
+    if (start < 0 || start > total) {
+        PyErr_SetString(PyExc_IndexError, "start outside the list of paths");
+        return NULL;
     }
-    if (status != 0) {
-        free(small.data);
-        Py_RETURN_NONE;
+    Py_ssize_t count = total - start;
+    PyObject **encoded = PyMem_Calloc((size_t)(count ? count : 1), sizeof(PyObject *));
+    Small *found = PyMem_Calloc((size_t)(count ? count : 1), sizeof(Small));
+    int *status = PyMem_Calloc((size_t)(count ? count : 1), sizeof(int));
+    PyObject *results = NULL;
+    if (!encoded || !found || !status) {
+        PyErr_NoMemory();
+        goto done;
     }
-    result = Py_BuildValue(
-        "(lLNNNkkKy#s#s#s#O)",
-        (long)small.st.st_mode, (long long)small.st.st_size, ns(small.st.st_mtim), ns(small.st.st_ctim),
-        ns(small.st.st_atim), (unsigned long)small.st.st_uid, (unsigned long)small.st.st_gid,
-        (unsigned long long)small.st.st_ino, small.data, (Py_ssize_t)small.len,
-        small.md5, (Py_ssize_t)small.md5_len, small.sha1, (Py_ssize_t)small.sha1_len,
-        small.sha256, (Py_ssize_t)small.sha256_len, small.plain ? Py_True : Py_False);
-    free(small.data);
-    return result;
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (!PyUnicode_FSConverter(PyList_GET_ITEM(paths, start + i), &encoded[i])) goto done;
+    Py_ssize_t done_count = 0;
+    size_t bytes = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (done_count < count && bytes < (size_t)max_bytes) {
+        Small *one = &found[done_count];
+        status[done_count] = read_one(PyBytes_AS_STRING(encoded[done_count]), (size_t)limit, (size_t)head_size,
+                                      (size_t)long_line, one);
+        if (status[done_count] == 0) bytes += one->len;
+        done_count++;
+    }
+    Py_END_ALLOW_THREADS
+    results = PyList_New(done_count);
+    for (Py_ssize_t i = 0; results && i < done_count; i++) {
+        PyObject *item = small_result(status[i], &found[i]);
+        if (!item) Py_CLEAR(results);
+        else PyList_SET_ITEM(results, i, item);
+    }
+done:
+    if (encoded)
+        for (Py_ssize_t i = 0; i < count; i++) Py_XDECREF(encoded[i]);
+    if (found)
+        for (Py_ssize_t i = 0; i < count; i++) free(found[i].data);
+    PyMem_Free(encoded);
+    PyMem_Free(found);
+    PyMem_Free(status);
+    return results;
 }
 
 static PyMethodDef methods[] = {
     {"read_small", read_small, METH_VARARGS, read_small_doc},
+    {"read_many", read_many, METH_VARARGS, read_many_doc},
     {NULL, NULL, 0, NULL},
 };
 

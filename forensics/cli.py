@@ -181,14 +181,10 @@ def ingest(case_dir: Path, paths: tuple[str, ...], label: str | None, max_member
     Example:
       forensics ingest ./op-falcon /mnt/seized/web01 /mnt/seized/db-backup.tar.gz --label EXH-1
     """
-    from forensics.workers import start_workers
-
-    opened = _open(case_dir)
-    start_workers(workers)  # they start while the rest loads
-
     from forensics.archives import Limits
     from forensics.ingest import ingest as run_ingest
 
+    opened = _open(case_dir)
     limits = Limits(max_member_size=parse_size(max_member_size), max_ratio=max_ratio)
     progress = Progress("ingest")
     report = run_ingest(opened, list(paths), label=label, limits=limits, full_typing=full_typing,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +32,7 @@ try:
 except ImportError:  # OpenSSL refuses MD5 or SHA-1 here (FIPS-only): hashlib does every file
     _intake = None  # type: ignore[assignment]
 
+PLAIN_BATCH_BYTES = 8 << 20  # bytes the compiled reader holds at a time for read_plain_batch
 SPILL_ROWS = 20_000  # an archive's member rows past this many go to a part file from the worker
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 NOATIME = getattr(os, "O_NOATIME", 0)
@@ -353,12 +355,17 @@ class FileReader:
             os.close(fd)
         return rows
 
+    @staticmethod
+    def small_candidate(entry: DiskEntry) -> bool:
+        """Whether the compiled reader may take the file: there is one, and the walk saw a small
+        regular file or took no stat."""
+        st = entry.st
+        return _intake is not None and (st is None or (stat.S_ISREG(st.st_mode) and st.st_size <= THREADED_MIN))
+
     def compiled_read(self, entry: DiskEntry) -> tuple[Any, ...] | None:
         """What the compiled reader gives for a small regular file (see _intake.read_small), or
-        None where it does not apply: no compiled reader, a walk that saw another kind of file
-        or a larger one, or a file it hands back."""
-        st = entry.st
-        if _intake is None or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_size > THREADED_MIN)):
+        None where it does not apply (small_candidate) or it hands the file back."""
+        if not self.small_candidate(entry):
             return None
         return _intake.read_small(entry.path, THREADED_MIN, HEAD_SIZE, LONG_LINE)
 
@@ -530,6 +537,46 @@ def read_batch(setup: WorkerSetup, entries: list[DiskEntry]) -> BatchResult:
         rows = [as_tuple(row, columns, stamp) for row in reader.read(entry, found)]
         result.others.append((index, rows, reader.last_spilled))
     return result
+
+
+def compiled_reader_present() -> bool:
+    """Whether the compiled small-file reader could be loaded (not where OpenSSL refuses MD5)."""
+    return _intake is not None
+
+
+_thread_readers = threading.local()  # a reader per thread: libmagic's handles are not shared
+
+
+def read_plain_batch(setup: WorkerSetup, entries: list[DiskEntry]) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """The plain files of a batch (FileReader.plain_row), read on a thread of the calling process;
+    and the indexes of the others, which read_batch then reads on a worker process.
+
+    The compiled reader reads and hashes PLAIN_BATCH_BYTES of files at a time without the
+    GIL, so the thread's Python work (typing, rows) and the main thread's walk go on beside it.
+    """
+    local = _thread_readers
+    if getattr(local, "setup", None) != setup:
+        local.reader = FileReader(setup.limits, setup.tmp_dir, setup.full_typing, setup.open_archives,
+                                  type_files=setup.open_archives)
+        local.setup = setup
+    reader: FileReader = local.reader
+    plain: list[tuple[Any, ...]] = []
+    others: list[int] = []
+    small: list[int] = []
+    for index, entry in enumerate(entries):
+        (small if reader.small_candidate(entry) else others).append(index)
+    paths = [entries[index].path for index in small]
+    start = 0
+    while start < len(paths):
+        found = _intake.read_many(paths, start, THREADED_MIN, HEAD_SIZE, LONG_LINE, PLAIN_BATCH_BYTES)
+        for index, one in zip(small[start:start + len(found)], found, strict=True):
+            row = reader.plain_row(entries[index], one)
+            if row is None:
+                others.append(index)
+            else:
+                plain.append(row)
+        start += len(found)
+    return plain, sorted(others)
 
 
 def as_tuple(row: dict[str, Any], columns: tuple[str, ...], stamp: dict[str, Any]) -> tuple[Any, ...]:

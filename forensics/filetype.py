@@ -18,6 +18,7 @@ which way each file was typed (``typed_by``); ``--full-typing`` sends every file
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import magic
 
@@ -63,17 +64,22 @@ for _offset, _signature, _mime, _description in BINARY_SIGNATURES:
         (_offset, _signature, FileType(_mime, _description, "signature")))
 
 
+@dataclass(frozen=True)
+class _Handles:
+    """libmagic loaded four ways: full description and MIME type, and both without soft magic."""
+
+    describe: magic.Magic
+    mime: magic.Magic
+    text_only: Any
+    text_only_mime: Any
+
+
 class FileTyper:
     """Types byte heads. Not thread-safe: make one per worker process or thread."""
 
     def __init__(self, full_typing: bool = False) -> None:
         self.full_typing = full_typing
-        self._describe = magic.Magic()
-        self._mime = magic.Magic(mime=True)
-        self._text_only = magic.magic_open(magic.MAGIC_NO_CHECK_SOFT)
-        magic.magic_load(self._text_only, None)
-        self._text_only_mime = magic.magic_open(magic.MAGIC_NO_CHECK_SOFT | magic.MAGIC_MIME_TYPE)
-        magic.magic_load(self._text_only_mime, None)
+        self._handles: _Handles | None = None  # libmagic's rules, loaded when first needed
         self._by_content: dict[str, FileType] = {}
         self._by_opening: dict[tuple[str, str], FileType] = {}  # text types, one object per wording
 
@@ -107,10 +113,22 @@ class FileTyper:
         no soft-magic rule matched, so the MIME type with soft magic off is the same as the
         full one: that saves the second expensive call (about 2 ms for plain text).
         """
-        description = self._describe.from_buffer(head)
-        if description == _text(magic.magic_buffer(self._text_only, head)):
-            return FileType(_text(magic.magic_buffer(self._text_only_mime, head)), description, "libmagic")
-        return FileType(self._mime.from_buffer(head), description, "libmagic")
+        handles = self._libmagic()
+        description = handles.describe.from_buffer(head)
+        if description == _text(magic.magic_buffer(handles.text_only, head)):
+            return FileType(_text(magic.magic_buffer(handles.text_only_mime, head)), description, "libmagic")
+        return FileType(handles.mime.from_buffer(head), description, "libmagic")
+
+    def _libmagic(self) -> _Handles:
+        """libmagic's handles, loaded on first use: a tree the signatures type never needs them,
+        and loading them costs a worker tens of milliseconds."""
+        if self._handles is None:
+            text_only = magic.magic_open(magic.MAGIC_NO_CHECK_SOFT)
+            magic.magic_load(text_only, None)
+            text_only_mime = magic.magic_open(magic.MAGIC_NO_CHECK_SOFT | magic.MAGIC_MIME_TYPE)
+            magic.magic_load(text_only_mime, None)
+            self._handles = _Handles(magic.Magic(), magic.Magic(mime=True), text_only, text_only_mime)
+        return self._handles
 
     def _quick(self, head: bytes, plain_lines: bool | None = None) -> FileType | None:
         for offset, signature, found in _SIGNATURES_BY_FIRST_BYTE.get(head[0], ()):
@@ -141,7 +159,7 @@ class FileTyper:
             plain_lines = is_plain_lines(head)
         if plain_lines:
             return "ASCII text"
-        return _text(magic.magic_buffer(self._text_only, head))
+        return _text(magic.magic_buffer(self._libmagic().text_only, head))
 
 
 def is_plain_lines(head: bytes) -> bool:

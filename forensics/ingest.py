@@ -15,7 +15,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,21 +27,25 @@ from forensics.audit import sha256_file
 from forensics.case import Case
 from forensics.catalogue import (
     COLUMN_NAMES,
+    CURRENT_KEYS,
     PLAIN_COLUMNS,
     PartWriter,
-    current,
+    current_rows,
     disk_rows,
     merge_parts,
     new_ingest_id,
     part_files,
+    scan_catalogue,
 )
 from forensics.evidence import (
     BatchResult,
     DiskEntry,
     WorkerSetup,
     as_tuple,
+    compiled_reader_present,
     evidence_location,
     read_batch,
+    read_plain_batch,
     stat_row,
     walk,
 )
@@ -281,23 +285,25 @@ def root_manifests(case: Case, roots: list[str]) -> list[dict[str, Any]]:
     """Each evidence root as an audit-log input: its current entries and the SHA-256 of its
     manifest, a line 'sha256 size path' per current entry in path order.
 
-    Read lazily, only the columns needed; the lines are made by Polars and hashed a slice
-    at a time.
+    Only the columns needed are read, and only the rows of these roots; the current rows are
+    found on the loaded columns (faster than the lazy query, which loads them too) and their
+    lines are made by Polars and hashed a slice at a time.
     """
     wanted = sorted(set(roots))
     if not wanted:
         return []
+    columns = list(dict.fromkeys([*CURRENT_KEYS, "sha256", "size"]))
+    rows = current_rows(scan_catalogue(case).select(columns).filter(pl.col("root").is_in(wanted)).collect())
     line = pl.format("{} {} {}\n", pl.col("sha256").fill_null("-"),
                      pl.col("size").cast(pl.String).fill_null("-"), pl.col("path"))
-    rows = (current(case, ["root", "path", "sha256", "size"]).filter(pl.col("root").is_in(wanted))
-            .select("root", line.alias("line")).collect())
-    digests = {root: hashlib.sha256() for root in wanted}
-    counts = dict.fromkeys(wanted, 0)
-    for piece in rows.iter_slices(MANIFEST_SLICE):
-        for (root,), lines in piece.group_by("root", maintain_order=True):
-            digests[root].update(lines.select(pl.col("line").str.join("")).item().encode())
-            counts[root] += lines.height
-    return [{"path": root, "entries": counts[root], "sha256": digests[root].hexdigest()} for root in wanted]
+    manifests = []
+    for root in wanted:
+        lines = rows.filter(pl.col("root") == root).select(line.alias("line"))
+        digest = hashlib.sha256()
+        for piece in lines.iter_slices(MANIFEST_SLICE):
+            digest.update(piece.select(pl.col("line").str.join("")).item().encode())
+        manifests.append({"path": root, "entries": lines.height, "sha256": digest.hexdigest()})
+    return manifests
 
 
 @dataclass
@@ -356,7 +362,7 @@ def run_pool(
     pace = _Pace()
 
     def finish_batch(batch: list[DiskEntry], result: BatchResult) -> None:
-        pace.files += len(batch)
+        pace.files += len(result.plain) + len(result.others)
         if result.plain and finish_plain is not None:
             pace.bytes += sum(row[P_SIZE] for row in result.plain)
             finish_plain(result.plain)
@@ -369,7 +375,10 @@ def run_pool(
             finish_batch(batch, read_batch(setup, batch))
         return
     with _no_cycle_collection():
-        _run_on_workers(_batches(entries, pace), setup, finish_batch, workers)
+        if finish_plain is not None and compiled_reader_present():
+            _run_on_threads_then_workers(_batches(entries, pace), setup, finish_batch, workers)
+        else:
+            _run_on_workers(_batches(entries, pace), setup, finish_batch, workers)
 
 
 @contextmanager
@@ -404,6 +413,60 @@ def _run_on_workers(batches: Iterator[list[DiskEntry]], setup: WorkerSetup,
             for _, future in window:
                 future.cancel()
             raise
+
+
+def _run_on_threads_then_workers(batches: Iterator[list[DiskEntry]], setup: WorkerSetup,
+                                 finish_batch: Callable[[list[DiskEntry], BatchResult], None], workers: int) -> None:
+    """Plain small files read on threads of this process (read_plain_batch); the files they
+    leave (large, archives, errors) read on worker processes, started only when there are any.
+
+    A web root is mostly small files: on threads they cost no process start-up and nothing
+    sent between processes, and the compiled reader leaves the GIL while it reads and hashes.
+    """
+    threads = ThreadPoolExecutor(workers, thread_name_prefix="forensics-read")
+    read: deque[tuple[list[DiskEntry], Future[tuple[list[tuple[Any, ...]], list[int]]]]] = deque()
+    left: list[DiskEntry] = []  # files the threads left, gathered into batches for the workers
+    pool: ProcessPoolExecutor | None = None
+    sent: deque[tuple[list[DiskEntry], Future[BatchResult]]] = deque()
+
+    def send_left(everything: bool = False) -> None:
+        nonlocal pool
+        while len(left) >= BATCH_FILES or (everything and left):
+            batch = left[:BATCH_FILES]
+            del left[:BATCH_FILES]
+            if pool is None:
+                pool = worker_pool(workers)
+            sent.append((batch, pool.submit(read_batch, setup, batch)))
+            while len(sent) > workers * 3:
+                done_batch, future = sent.popleft()
+                finish_batch(done_batch, future.result())
+
+    def take_read() -> None:
+        batch, future = read.popleft()
+        plain, others = future.result()
+        finish_batch([], BatchResult(plain, []))
+        left.extend(batch[index] for index in others)
+        send_left()
+
+    try:
+        for batch in batches:
+            read.append((batch, threads.submit(read_plain_batch, setup, batch)))
+            while len(read) > workers * 3:
+                take_read()
+        while read:
+            take_read()
+        send_left(everything=True)
+        while sent:
+            done_batch, future = sent.popleft()
+            finish_batch(done_batch, future.result())
+    except BaseException:
+        for _, future in [*read, *sent]:
+            future.cancel()
+        raise
+    finally:
+        threads.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def catalogue_output(case: Case) -> dict[str, str]:

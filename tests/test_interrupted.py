@@ -22,10 +22,10 @@ def many_files(tmp_path: Path) -> Path:
     return root
 
 
-def _start_ingest(case_dir: Path, root: Path) -> subprocess.Popen:
+def _start_ingest(case_dir: Path, root: Path, workers: str = "1") -> subprocess.Popen:
     env = {**os.environ, "FORENSICS_FLUSH_SECONDS": "0.05"}
     return subprocess.Popen([sys.executable, "-m", "forensics.cli", "ingest", str(case_dir), str(root),
-                             "--workers", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--workers", workers], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
 
 
@@ -62,8 +62,10 @@ def test_kill_9_half_way_then_run_again(case_dir: Path, many_files: Path, tmp_pa
     run("verify", case_dir)
 
 
-def test_ctrl_c_half_way_is_logged_then_run_again(case_dir: Path, many_files: Path, tmp_path: Path) -> None:
-    process = _start_ingest(case_dir, many_files)
+@pytest.mark.parametrize("workers", ["1", "2"])  # read in the main process; on its threads
+def test_ctrl_c_half_way_is_logged_then_run_again(case_dir: Path, many_files: Path, tmp_path: Path,
+                                                  workers: str) -> None:
+    process = _start_ingest(case_dir, many_files, workers)
     _wait_for_part(case_dir, process)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
