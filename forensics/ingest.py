@@ -56,6 +56,10 @@ P_ROOT, P_PATH, P_SIZE, P_SHA256 = (PLAIN_COLUMNS.index(name) for name in ("root
 BATCH_FILES = 64  # files in a batch until the sizes of files read show them to be small
 BATCH_FILES_MAX = 1024  # a batch costs the pool about a millisecond: small files go in large batches
 BATCH_BYTES = 32 << 20
+# Files the threads leave (large ones, archives) go to the workers in batches of this many. A
+# large file is hashed by two threads of its worker (hashing.MultiHash), so a few large files
+# keep both cores busy from one worker; spread over two workers they ran slower (4 threads).
+LEFT_BATCH_FILES = 8
 MANIFEST_SLICE = 200_000  # catalogue rows hashed at a time for the audit log's root manifests
 
 @dataclass
@@ -431,9 +435,9 @@ def _run_on_threads_then_workers(batches: Iterator[list[DiskEntry]], setup: Work
 
     def send_left(everything: bool = False) -> None:
         nonlocal pool
-        while len(left) >= BATCH_FILES or (everything and left):
-            batch = left[:BATCH_FILES]
-            del left[:BATCH_FILES]
+        while len(left) >= LEFT_BATCH_FILES or (everything and left):
+            batch = left[:LEFT_BATCH_FILES]
+            del left[:LEFT_BATCH_FILES]
             if pool is None:
                 pool = worker_pool(workers)
             sent.append((batch, pool.submit(read_batch, setup, batch)))
