@@ -167,7 +167,9 @@ def case_init(case_dir: Path, case_ref: str, examiner: str, timezone: str, regio
 @click.option("--full-typing", is_flag=True, help="Type every file with full libmagic (slower; see docs).")
 @click.option("--rehash", is_flag=True,
               help="Read again files already catalogued unchanged (to apply other typing or limits).")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core, at most 8).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Files read at once: small files on threads, the rest on worker processes (default: one per "
+                   "core, at most 8).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def ingest(case_dir: Path, paths: tuple[str, ...], label: str | None, max_member_size: str, max_ratio: float,
            full_typing: bool, rehash: bool, workers: int | None, as_json: bool) -> None:
