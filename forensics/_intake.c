@@ -141,6 +141,10 @@ static int read_one(const char *path, size_t limit, size_t head_size, size_t lon
     result = 0;
 done:
     close(fd);
+    if (result != 0) {  /* only a file read whole keeps its bytes */
+        free(out->data);
+        out->data = NULL;
+    }
     return result;
 }
 
@@ -209,7 +213,14 @@ static PyObject *read_many(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_IndexError, "start outside the list of paths");
         return NULL;
     }
-    Py_ssize_t count = total - start;
+    if (max_bytes < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_bytes must be at least 1");
+        return NULL;
+    }
+    /* A copy of the paths: converting one may run Python code (__fspath__) that changes the list. */
+    PyObject *wanted = PyList_GetSlice(paths, start, total);
+    if (!wanted) return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(wanted);
     PyObject **encoded = PyMem_Calloc((size_t)(count ? count : 1), sizeof(PyObject *));
     Small *found = PyMem_Calloc((size_t)(count ? count : 1), sizeof(Small));
     int *status = PyMem_Calloc((size_t)(count ? count : 1), sizeof(int));
@@ -219,11 +230,11 @@ static PyObject *read_many(PyObject *self, PyObject *args) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < count; i++)
-        if (!PyUnicode_FSConverter(PyList_GET_ITEM(paths, start + i), &encoded[i])) goto done;
+        if (!PyUnicode_FSConverter(PyList_GET_ITEM(wanted, i), &encoded[i])) goto done;
     Py_ssize_t done_count = 0;
     size_t bytes = 0;
     Py_BEGIN_ALLOW_THREADS
-    while (done_count < count && bytes < (size_t)max_bytes) {
+    while (done_count < count && bytes < (size_t)max_bytes) {  /* at least one file a call */
         Small *one = &found[done_count];
         status[done_count] = read_one(PyBytes_AS_STRING(encoded[done_count]), (size_t)limit, (size_t)head_size,
                                       (size_t)long_line, one);
@@ -245,6 +256,7 @@ done:
     PyMem_Free(encoded);
     PyMem_Free(found);
     PyMem_Free(status);
+    Py_DECREF(wanted);
     return results;
 }
 

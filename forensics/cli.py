@@ -290,13 +290,9 @@ def verify(case_dir: Path, workers: int | None, as_json: bool) -> None:
     Example:
       forensics verify ./op-falcon
     """
-    from forensics.workers import start_workers
-
-    opened = _open(case_dir)
-    start_workers(workers)  # they start while the rest loads
-
     from forensics.verify import verify as run_verify
 
+    opened = _open(case_dir)
     progress = Progress("verify")
     with opened.locked():
         report = run_verify(opened, workers=workers, progress=progress, command=_command_line())

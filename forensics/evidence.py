@@ -473,11 +473,6 @@ _worker: tuple[WorkerSetup, FileReader] | None = None
 _typers: dict[bool, FileTyper] = {}  # libmagic loaded once per process, whatever the runs
 
 
-def warm_worker() -> None:
-    """Load what every worker needs before its first batch (libmagic's rules)."""
-    _typer(False)
-
-
 def _typer(full_typing: bool) -> FileTyper:
     if full_typing not in _typers:
         _typers[full_typing] = FileTyper(full_typing=full_typing)
@@ -524,13 +519,16 @@ class BatchResult(NamedTuple):
     others: list[tuple[int, list[tuple[Any, ...]], int]]
 
 
-def read_batch(setup: WorkerSetup, entries: list[DiskEntry]) -> BatchResult:
-    """Read a batch of files for the run that setup describes."""
+def read_batch(setup: WorkerSetup, entries: list[DiskEntry],
+               moved: list[tuple[Any, ...] | None] | None = None) -> BatchResult:
+    """Read a batch of files for the run that setup describes. moved, where given, holds for
+    each file what another reader's compiled reader saw when it saw the file move (see
+    handed_on), or None."""
     reader = _worker[1] if _worker is not None and _worker[0] == setup else init_worker(setup)
     columns, stamp = setup.columns, setup.stamp
     result = BatchResult([], [])
     for index, entry in enumerate(entries):
-        found = reader.compiled_read(entry)
+        found = moved[index] if moved is not None and moved[index] is not None else reader.compiled_read(entry)
         if setup.plain_rows and (plain := reader.plain_row(entry, found)) is not None:
             result.plain.append(plain)
             continue
@@ -547,9 +545,11 @@ def compiled_reader_present() -> bool:
 _thread_readers = threading.local()  # a reader per thread: libmagic's handles are not shared
 
 
-def read_plain_batch(setup: WorkerSetup, entries: list[DiskEntry]) -> tuple[list[tuple[Any, ...]], list[int]]:
+def read_plain_batch(setup: WorkerSetup, entries: list[DiskEntry]
+                     ) -> tuple[list[tuple[Any, ...]], list[tuple[int, DiskEntry, tuple[Any, ...] | None]]]:
     """The plain files of a batch (FileReader.plain_row), read on a thread of the calling process;
-    and the indexes of the others, which read_batch then reads on a worker process.
+    and the others, for read_batch to read on a worker process: each as (index in the batch,
+    entry, what the compiled reader saw where it saw the file move), see handed_on.
 
     The compiled reader reads and hashes PLAIN_BATCH_BYTES of files at a time without the
     GIL, so the thread's Python work (typing, rows) and the main thread's walk go on beside it.
@@ -557,14 +557,17 @@ def read_plain_batch(setup: WorkerSetup, entries: list[DiskEntry]) -> tuple[list
     local = _thread_readers
     if getattr(local, "setup", None) != setup:
         local.reader = FileReader(setup.limits, setup.tmp_dir, setup.full_typing, setup.open_archives,
-                                  type_files=setup.open_archives)
+                                  type_files=setup.open_archives, typer=_thread_typer(setup.full_typing))
         local.setup = setup
     reader: FileReader = local.reader
     plain: list[tuple[Any, ...]] = []
-    others: list[int] = []
+    left: list[tuple[int, DiskEntry, tuple[Any, ...] | None]] = []
     small: list[int] = []
     for index, entry in enumerate(entries):
-        (small if reader.small_candidate(entry) else others).append(index)
+        if reader.small_candidate(entry):
+            small.append(index)
+        else:
+            left.append((index, entry, None))
     paths = [entries[index].path for index in small]
     start = 0
     while start < len(paths):
@@ -572,11 +575,32 @@ def read_plain_batch(setup: WorkerSetup, entries: list[DiskEntry]) -> tuple[list
         for index, one in zip(small[start:start + len(found)], found, strict=True):
             row = reader.plain_row(entries[index], one)
             if row is None:
-                others.append(index)
+                left.append((index, *handed_on(entries[index], one)))
             else:
                 plain.append(row)
         start += len(found)
-    return plain, sorted(others)
+    left.sort(key=lambda item: item[0])
+    return plain, left
+
+
+def handed_on(entry: DiskEntry, found: tuple[Any, ...] | None) -> tuple[DiskEntry, tuple[Any, ...] | None]:
+    """A file the compiled reader read but that is not plain, as another process should read it:
+    with the stat the compiled reader took before reading, where the walk took none (so the
+    row keeps the access time as found, as read() does for an archive); and where the
+    compiled reader saw it move, what it saw (so the row says it moved, as read() does)."""
+    if found is None:
+        return entry, None
+    if found[0] == "changed":
+        return entry, found
+    return (entry if entry.st is not None else entry._replace(st=SmallStat(*found[:8]))), None
+
+
+def _thread_typer(full_typing: bool) -> FileTyper:
+    """This thread's typer (libmagic's handles are not shared between threads), made once."""
+    typers: dict[bool, FileTyper] = _thread_readers.__dict__.setdefault("typers", {})
+    if full_typing not in typers:
+        typers[full_typing] = FileTyper(full_typing=full_typing)
+    return typers[full_typing]
 
 
 def as_tuple(row: dict[str, Any], columns: tuple[str, ...], stamp: dict[str, Any]) -> tuple[Any, ...]:

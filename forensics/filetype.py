@@ -73,6 +73,11 @@ class _Handles:
     text_only: Any
     text_only_mime: Any
 
+    def close(self) -> None:
+        """Free the two raw handles (the Magic objects free theirs themselves)."""
+        magic.magic_close(self.text_only)
+        magic.magic_close(self.text_only_mime)
+
 
 class FileTyper:
     """Types byte heads. Not thread-safe: make one per worker process or thread."""
@@ -118,6 +123,14 @@ class FileTyper:
         if description == _text(magic.magic_buffer(handles.text_only, head)):
             return FileType(_text(magic.magic_buffer(handles.text_only_mime, head)), description, "libmagic")
         return FileType(handles.mime.from_buffer(head), description, "libmagic")
+
+    def __del__(self) -> None:
+        handles = getattr(self, "_handles", None)
+        if handles is not None:
+            try:
+                handles.close()
+            except Exception:  # noqa: BLE001, S110 - at interpreter exit libmagic's module may be gone already
+                pass
 
     def _libmagic(self) -> _Handles:
         """libmagic's handles, loaded on first use: a tree the signatures type never needs them,

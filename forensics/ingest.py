@@ -428,28 +428,29 @@ def _run_on_threads_then_workers(batches: Iterator[list[DiskEntry]], setup: Work
     sent between processes, and the compiled reader leaves the GIL while it reads and hashes.
     """
     threads = ThreadPoolExecutor(workers, thread_name_prefix="forensics-read")
-    read: deque[tuple[list[DiskEntry], Future[tuple[list[tuple[Any, ...]], list[int]]]]] = deque()
-    left: list[DiskEntry] = []  # files the threads left, gathered into batches for the workers
+    read: deque[tuple[list[DiskEntry], Future[Any]]] = deque()
+    left: list[tuple[DiskEntry, tuple[Any, ...] | None]] = []  # what the threads left, for the workers
     pool: ProcessPoolExecutor | None = None
     sent: deque[tuple[list[DiskEntry], Future[BatchResult]]] = deque()
 
     def send_left(everything: bool = False) -> None:
         nonlocal pool
         while len(left) >= LEFT_BATCH_FILES or (everything and left):
-            batch = left[:LEFT_BATCH_FILES]
+            batch = [entry for entry, _ in left[:LEFT_BATCH_FILES]]
+            moved = [seen for _, seen in left[:LEFT_BATCH_FILES]]
             del left[:LEFT_BATCH_FILES]
             if pool is None:
                 pool = worker_pool(workers)
-            sent.append((batch, pool.submit(read_batch, setup, batch)))
+            sent.append((batch, pool.submit(read_batch, setup, batch, moved)))
             while len(sent) > workers * 3:
                 done_batch, future = sent.popleft()
                 finish_batch(done_batch, future.result())
 
     def take_read() -> None:
-        batch, future = read.popleft()
+        _, future = read.popleft()
         plain, others = future.result()
         finish_batch([], BatchResult(plain, []))
-        left.extend(batch[index] for index in others)
+        left.extend((entry, moved) for _, entry, moved in others)
         send_left()
 
     try:
@@ -468,9 +469,11 @@ def _run_on_threads_then_workers(batches: Iterator[list[DiskEntry]], setup: Work
             future.cancel()
         raise
     finally:
-        threads.shutdown(wait=True, cancel_futures=True)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            threads.shutdown(wait=True, cancel_futures=True)
+        finally:  # even when a second Ctrl-C comes while the threads finish
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def catalogue_output(case: Case) -> dict[str, str]:

@@ -408,24 +408,6 @@ def test_batches_grow_for_small_files_and_stay_small_for_large_ones() -> None:
     assert sizes[0] == BATCH_FILES and max(sizes) == BATCH_FILES_MAX and sum(sizes) == 3000
 
 
-def test_workers_started_early_are_taken_by_the_run_and_read_with_its_setup(case_dir: Path, web_root: Path) -> None:
-    from forensics import workers
-    from forensics.case import open_case
-    from forensics.ingest import ingest
-
-    workers.start_workers(1)
-    assert 1 not in workers._started  # one worker: the main process reads, nothing to start
-    workers.start_workers(2)
-    started = workers._started[2]
-    first = ingest(open_case(case_dir), [str(web_root)], workers=2, label="EXH-1")
-    assert 2 not in workers._started and started._shutdown_thread  # taken, and shut down by the run
-    write(web_root / "index.php", "<?php\necho 'changed';\n")
-    second = ingest(open_case(case_dir), [str(web_root)], workers=2, label="EXH-2")  # a new pool
-    rows = rows_of(case_dir)
-    assert (rows["index.php"]["ingest_id"], rows["index.php"]["label"]) == (second.ingest_id, "EXH-2")
-    assert (rows["config.php"]["ingest_id"], rows["config.php"]["label"]) == (first.ingest_id, "EXH-1")
-
-
 def test_a_reader_is_made_again_for_a_run_with_another_setup(case_dir: Path, web_root: Path) -> None:
     from forensics import evidence
     from forensics.case import open_case

@@ -251,3 +251,71 @@ def test_a_file_the_walk_saw_otherwise_is_not_plain(tmp_path: Path) -> None:
     reader = FileReader(Limits(), None)
     assert reader.plain_row(entry, reader.compiled_read(entry)) is None  # read() says what changed
     assert reader.plain_row(entry._replace(error="stat failed: Permission denied"), None) is None
+
+
+def test_a_file_a_thread_saw_move_keeps_the_warning_when_a_worker_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two workers a thread's compiled reader reads small files; one it saw move goes to a
+    worker process, which reads it again: the row still says that it moved."""
+    from forensics.case import open_case
+    from forensics.ingest import ingest
+
+    root = tmp_path / "ev"
+    for number in range(5):
+        write(root / f"f{number}.txt", f"line {number}\n")
+    target = os.fspath(root / "f2.txt")
+
+    class MovesOnceOnThreads:  # the threads' reader sees f2.txt move; the worker process reads it steady
+        @staticmethod
+        def read_many(paths: list[str], start: int, *args: int) -> list[object]:
+            found = _intake.read_many(paths, start, *args)
+            return [("changed", 7, 14, 7) if paths[start + i] == target else one for i, one in enumerate(found)]
+
+        read_small = staticmethod(_intake.read_small)
+
+    monkeypatch.setattr(evidence, "_intake", MovesOnceOnThreads)
+    case = tmp_path / "case"
+    run("case", "init", case, "--case-ref", "T-1", "--examiner", "tester")
+    report = ingest(open_case(case), [os.fspath(root)], workers=2)
+    expected = ("changed while being read (size 7 -> 14, 7 bytes read); read again unchanged: the hashes are of "
+                "that second reading")
+    assert report.problems == [f"{target}: {expected}"]
+    rows = rows_of(case)
+    assert rows["f2.txt"]["error"] == expected and rows["f2.txt"]["sha256"] == hashlib.sha256(b"line 2\n").hexdigest()
+    assert rows["f1.txt"]["error"] is None
+
+
+def test_a_file_handed_on_keeps_the_stat_taken_before_it_was_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "ev" / "site.zip", _zip_bytes())
+    os.utime(path, ns=(1_000_000_000_000_000_000, 1_100_000_000_000_000_000))
+    entry = next(e for e in walk(os.fspath(tmp_path / "ev"), stat_files=False) if e.is_file)
+    found = _intake.read_many([entry.path], 0, THREADED_MIN, HEAD_SIZE, LONG_LINE, 1 << 20)[0]
+    handed, moved = evidence.handed_on(entry, found)
+    assert moved is None and handed.st.st_atime_ns == 1_000_000_000_000_000_000  # the time as found
+    assert evidence.handed_on(entry, None) == (entry, None)
+    assert evidence.handed_on(entry, ("changed", 1, 2, 2)) == (entry, ("changed", 1, 2, 2))
+    walked = next(e for e in walk(os.fspath(tmp_path / "ev"), stat_files=True) if e.is_file)
+    assert evidence.handed_on(walked, found) == (walked, None)  # the walk's own stat stays
+
+
+def test_read_many_reads_at_least_one_file_a_call_and_copes_with_odd_paths(tmp_path: Path) -> None:
+    paths = [os.fspath(write(tmp_path / f"f{n}", b"x" * 100)) for n in range(3)]
+    assert len(_intake.read_many(paths, 0, THREADED_MIN, HEAD_SIZE, LONG_LINE, 1)) == 1  # past max_bytes at once
+    assert len(_intake.read_many(paths, 1, THREADED_MIN, HEAD_SIZE, LONG_LINE, 150)) == 2
+    assert _intake.read_many(paths, 3, THREADED_MIN, HEAD_SIZE, LONG_LINE, 1) == []
+    for bad in (0, -1):
+        with pytest.raises(ValueError):
+            _intake.read_many(paths, 0, THREADED_MIN, HEAD_SIZE, LONG_LINE, bad)
+    with pytest.raises(IndexError):
+        _intake.read_many(paths, 4, THREADED_MIN, HEAD_SIZE, LONG_LINE, 1)
+    with pytest.raises(TypeError):
+        _intake.read_many([paths[0], 3], 0, THREADED_MIN, HEAD_SIZE, LONG_LINE, 1 << 20)
+
+    class Shrinks:  # a path whose conversion empties the list it came in
+        def __fspath__(self) -> str:
+            listed.clear()
+            return paths[0]
+
+    listed: list[object] = [Shrinks(), paths[1], paths[2]]
+    found = _intake.read_many(listed, 0, THREADED_MIN, HEAD_SIZE, LONG_LINE, 1 << 20)
+    assert [one[8] for one in found] == [b"x" * 100] * 3  # read from its own copy of the list
