@@ -229,19 +229,23 @@ def current_rows(catalogue: Frame) -> Frame:
     return pl.concat([latest.filter(pl.col("depth") == 0), members]).sort(list(KEY))
 
 
+CATALOGUE_ROW_GROUPS = 1024  # past this many, the catalogue is written anew instead of joined
+
+
 def merge_parts(case: Case) -> None:
     """Fold the part files into catalogue.parquet and remove them.
 
     The files' row groups are copied into a new file as they are (parquet_concat), or where
-    they cannot be (written by another Polars or with other columns), streamed through
-    Polars; either way memory does not grow with the size of the catalogue, the new file
+    they cannot be (written by another Polars or with other columns, or past
+    CATALOGUE_ROW_GROUPS row groups, which each ingest adds to), streamed through Polars,
+    which writes large row groups again; either way memory does not grow with the size of the catalogue, the new file
     replaces the old one atomically, and rows keep the order they were written in.
     """
     parts = part_files(case)
     if not parts and case.catalogue_path.exists():
         return
     sources = ([case.catalogue_path] if case.catalogue_path.exists() else []) + parts
-    if not concat_parquet(sources, case.catalogue_path):
+    if not concat_parquet(sources, case.catalogue_path, max_row_groups=CATALOGUE_ROW_GROUPS):
         tmp = case.catalogue_path.with_suffix(".tmp")
         scan_catalogue(case).sink_parquet(tmp)
         with open(tmp, "rb") as handle:

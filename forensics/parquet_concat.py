@@ -255,12 +255,15 @@ def _moved_offset_index(data: bytes, shift: int) -> bytes:
     return bytes(writer.out)
 
 
-def concat_parquet(parts: list[Path], target: Path) -> bool:
+def concat_parquet(parts: list[Path], target: Path, max_row_groups: int | None = None) -> bool:
     """Write target as the row groups of parts, in order, copied as they are; False (nothing
-    written) where the files cannot be joined that way."""
+    written) where the files cannot be joined that way, or would hold more than max_row_groups
+    row groups (a file joined again and again: then better written anew, in large ones)."""
     try:
         opened = [_Part(path) for path in parts]
         if not opened:
+            return False
+        if max_row_groups is not None and sum(len(part.row_groups) for part in opened) > max_row_groups:
             return False
         if not all(str(_get(part.meta, 6) or b"", "utf-8", "replace").startswith("Polars") for part in opened):
             raise NotJoinable("not written by Polars")  # the layout checked here is the one its writer makes

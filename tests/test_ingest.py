@@ -422,3 +422,26 @@ def test_a_reader_is_made_again_for_a_run_with_another_setup(case_dir: Path, web
     rows = rows_of(case_dir)
     assert (rows["index.php"]["ingest_id"], rows["index.php"]["label"]) == (second.ingest_id, "EXH-2")
     assert rows["config.php"]["ingest_id"] == first.ingest_id
+
+
+def test_a_catalogue_of_many_row_groups_is_written_anew(case_dir: Path, web_root: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from forensics import catalogue
+
+    catalogue_path = case_dir / "catalogue.parquet"
+    run("ingest", case_dir, web_root)
+    write(web_root / "index.php", "<?php\necho 'changed';\n")
+    run("ingest", case_dir, web_root)
+    before = pl.read_parquet(catalogue_path)
+    assert pq.ParquetFile(catalogue_path).metadata.num_row_groups >= 2
+    monkeypatch.setattr(catalogue, "CATALOGUE_ROW_GROUPS", 1)
+    write(web_root / "index.php", "<?php\necho 'again';\n")
+    from forensics.case import open_case
+    from forensics.ingest import ingest
+    ingest(open_case(case_dir), [str(web_root)], workers=1)
+    assert pq.ParquetFile(catalogue_path).metadata.num_row_groups == 1  # written anew by Polars
+    after = pl.read_parquet(catalogue_path)
+    assert after.head(before.height).equals(before) and after.height == before.height + 1
