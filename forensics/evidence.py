@@ -522,13 +522,16 @@ class BatchResult(NamedTuple):
 def read_batch(setup: WorkerSetup, entries: list[DiskEntry],
                moved: list[tuple[Any, ...] | None] | None = None) -> BatchResult:
     """Read a batch of files for the run that setup describes. moved, where given, holds for
-    each file what another reader's compiled reader saw when it saw the file move (see
-    handed_on), or None."""
+    each file what another reader's compiled reader found (see handed_on), or None."""
     reader = _worker[1] if _worker is not None and _worker[0] == setup else init_worker(setup)
     columns, stamp = setup.columns, setup.stamp
     result = BatchResult([], [])
     for index, entry in enumerate(entries):
-        found = moved[index] if moved is not None and moved[index] is not None else reader.compiled_read(entry)
+        seen = moved[index] if moved is not None else None
+        if seen == READ_WHOLE:
+            found = None  # read whole by another reader's compiled reader: the general way at once
+        else:
+            found = seen if seen is not None else reader.compiled_read(entry)
         if setup.plain_rows and (plain := reader.plain_row(entry, found)) is not None:
             result.plain.append(plain)
             continue
@@ -583,16 +586,25 @@ def read_plain_batch(setup: WorkerSetup, entries: list[DiskEntry]
     return plain, left
 
 
+READ_WHOLE = ("read whole",)  # handed_on: the compiled reader read it whole; read it the general way
+
+
 def handed_on(entry: DiskEntry, found: tuple[Any, ...] | None) -> tuple[DiskEntry, tuple[Any, ...] | None]:
-    """A file the compiled reader read but that is not plain, as another process should read it:
-    with the stat the compiled reader took before reading, where the walk took none (so the
-    row keeps the access time as found, as read() does for an archive); and where the
-    compiled reader saw it move, what it saw (so the row says it moved, as read() does)."""
+    """A file the compiled reader left, as another process should read it, and what that
+    reader should take as found by its own compiled reader (see read_batch):
+
+    - where the compiled reader saw the file move, what it saw, so the row says it moved,
+      as read() does;
+    - where it read the file whole (an archive, a walk error), READ_WHOLE, so it is read
+      the general way at once, with the stat taken before that first reading where the walk
+      took none, so the row keeps the access time as found, as read() does for an archive;
+    - else (not a small regular file) None: the other reader asks its compiled reader.
+    """
     if found is None:
         return entry, None
     if found[0] == "changed":
         return entry, found
-    return (entry if entry.st is not None else entry._replace(st=SmallStat(*found[:8]))), None
+    return (entry if entry.st is not None else entry._replace(st=SmallStat(*found[:8]))), READ_WHOLE
 
 
 def _thread_typer(full_typing: bool) -> FileTyper:

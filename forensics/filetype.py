@@ -75,8 +75,10 @@ class _Handles:
 
     def close(self) -> None:
         """Free the two raw handles (the Magic objects free theirs themselves)."""
-        magic.magic_close(self.text_only)
-        magic.magic_close(self.text_only_mime)
+        try:
+            magic.magic_close(self.text_only)
+        finally:
+            magic.magic_close(self.text_only_mime)
 
 
 class FileTyper:
@@ -133,8 +135,8 @@ class FileTyper:
                 pass
 
     def _libmagic(self) -> _Handles:
-        """libmagic's handles, loaded on first use: a tree the signatures type never needs them,
-        and loading them costs a worker tens of milliseconds."""
+        """libmagic's handles, opened on first use: a reader whose files the signatures type
+        never opens them."""
         if self._handles is None:
             text_only = magic.magic_open(magic.MAGIC_NO_CHECK_SOFT)
             magic.magic_load(text_only, None)

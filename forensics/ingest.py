@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ from forensics.catalogue import (
     part_files,
     scan_catalogue,
 )
+from forensics.errors import ForensicsError
 from forensics.evidence import (
     BatchResult,
     DiskEntry,
@@ -378,11 +380,15 @@ def run_pool(
         for batch in _batches(entries, pace):
             finish_batch(batch, read_batch(setup, batch))
         return
-    with _no_cycle_collection():
-        if finish_plain is not None and compiled_reader_present():
-            _run_on_threads_then_workers(_batches(entries, pace), setup, finish_batch, workers)
-        else:
-            _run_on_workers(_batches(entries, pace), setup, finish_batch, workers)
+    try:
+        with _no_cycle_collection():
+            if finish_plain is not None and compiled_reader_present():
+                _run_on_threads_then_workers(_batches(entries, pace), setup, finish_batch, workers)
+            else:
+                _run_on_workers(_batches(entries, pace), setup, finish_batch, workers)
+    except BrokenProcessPool as exc:
+        raise ForensicsError(f"a worker process reading the evidence ended abruptly (out of memory, or killed): "
+                             f"{exc}; what was read before is kept, run the command again to go on") from exc
 
 
 @contextmanager
@@ -435,7 +441,8 @@ def _run_on_threads_then_workers(batches: Iterator[list[DiskEntry]], setup: Work
 
     def send_left(everything: bool = False) -> None:
         nonlocal pool
-        while len(left) >= LEFT_BATCH_FILES or (everything and left):
+        # a worker with nothing to do gets what is there; busy ones get batches of LEFT_BATCH_FILES
+        while left and (len(left) >= LEFT_BATCH_FILES or len(sent) < workers or everything):
             batch = [entry for entry, _ in left[:LEFT_BATCH_FILES]]
             moved = [seen for _, seen in left[:LEFT_BATCH_FILES]]
             del left[:LEFT_BATCH_FILES]

@@ -445,3 +445,30 @@ def test_a_catalogue_of_many_row_groups_is_written_anew(case_dir: Path, web_root
     assert pq.ParquetFile(catalogue_path).metadata.num_row_groups == 1  # written anew by Polars
     after = pl.read_parquet(catalogue_path)
     assert after.head(before.height).equals(before) and after.height == before.height + 1
+
+
+def test_a_worker_process_that_dies_gives_one_line_and_keeps_what_was_read(
+        case_dir: Path, web_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from forensics import ingest as ingest_module
+    from forensics.case import open_case
+    from forensics.errors import ForensicsError
+
+    class DyingPool:  # what a pool gives when its worker was killed (out of memory, say)
+        def submit(self, *args: object) -> Future:
+            future: Future = Future()
+            future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+            return future
+
+        def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+            pass
+
+    monkeypatch.setattr(ingest_module, "worker_pool", lambda count: DyingPool())
+    with pytest.raises(ForensicsError, match="a worker process reading the evidence ended abruptly"):
+        ingest_module.ingest(open_case(case_dir), [str(web_root)], workers=2)  # big.bin goes to a worker
+    monkeypatch.undo()
+    again = ingest_module.ingest(open_case(case_dir), [str(web_root)], workers=2)
+    assert (again.new, again.unchanged) == (1, 8)  # what was read before the worker died was kept
+    assert rows_of(case_dir)["big.bin"]["sha256"] == hashlib.sha256((web_root / "big.bin").read_bytes()).hexdigest()

@@ -291,11 +291,16 @@ def test_a_file_handed_on_keeps_the_stat_taken_before_it_was_read(tmp_path: Path
     entry = next(e for e in walk(os.fspath(tmp_path / "ev"), stat_files=False) if e.is_file)
     found = _intake.read_many([entry.path], 0, THREADED_MIN, HEAD_SIZE, LONG_LINE, 1 << 20)[0]
     handed, moved = evidence.handed_on(entry, found)
-    assert moved is None and handed.st.st_atime_ns == 1_000_000_000_000_000_000  # the time as found
+    assert moved == evidence.READ_WHOLE and handed.st.st_atime_ns == 1_000_000_000_000_000_000  # as found
     assert evidence.handed_on(entry, None) == (entry, None)
     assert evidence.handed_on(entry, ("changed", 1, 2, 2)) == (entry, ("changed", 1, 2, 2))
     walked = next(e for e in walk(os.fspath(tmp_path / "ev"), stat_files=True) if e.is_file)
-    assert evidence.handed_on(walked, found) == (walked, None)  # the walk's own stat stays
+    assert evidence.handed_on(walked, found) == (walked, evidence.READ_WHOLE)  # the walk's own stat stays
+    reader = FileReader(Limits(), None)
+    evidence.init_worker(evidence.WorkerSetup(Limits(), None, False, True, COLUMN_NAMES, {}, None, True))
+    result = evidence.read_batch(evidence._worker[0], [handed], [moved])  # read the general way, archive opened
+    assert not result.plain and [len(rows) for _, rows, _ in result.others] == [2]
+    assert result.others[0][1][0] == as_tuple(reader.read(handed)[0], COLUMN_NAMES, {})
 
 
 def test_read_many_reads_at_least_one_file_a_call_and_copes_with_odd_paths(tmp_path: Path) -> None:
