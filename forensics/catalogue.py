@@ -119,17 +119,18 @@ def empty_frame() -> pl.DataFrame:
 class PartWriter:
     """Writes rows of one ingest into catalogue.parts/ in small Parquet files, atomically."""
 
-    def __init__(self, case: Case, ingest_id: str, rows_per_part: int = 20000,
+    def __init__(self, case: Case, stamp: dict[str, Any], rows_per_part: int = 20000,
                  flush_seconds: float | None = None) -> None:
+        """stamp: the run's ingest_id, label and recorded_at, which plain files' rows get."""
         self.dir = case.parts_dir
         self.dir.mkdir(exist_ok=True)
-        self.ingest_id = ingest_id
+        self.stamp = stamp
+        self.ingest_id: str = stamp["ingest_id"]
         self.rows_per_part = rows_per_part
         self.flush_seconds = flush_seconds if flush_seconds is not None else float(
             os.environ.get("FORENSICS_FLUSH_SECONDS", "5"))
         self._buffer: list[tuple[Any, ...]] = []
         self._plain: list[tuple[Any, ...]] = []
-        self._stamp: dict[str, Any] = {}
         self._count = 0
         self._last_flush = time.monotonic()
 
@@ -138,10 +139,9 @@ class PartWriter:
         self._buffer.extend(rows)
         self._maybe_flush()
 
-    def add_plain(self, rows: list[tuple[Any, ...]], stamp: dict[str, Any]) -> None:
-        """Queue short rows of plain files (see plain_frame), with the run's stamp."""
+    def add_plain(self, rows: list[tuple[Any, ...]]) -> None:
+        """Queue short rows of plain files (see plain_frame)."""
         self._plain.extend(rows)
-        self._stamp = stamp
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
@@ -156,7 +156,7 @@ class PartWriter:
             return
         frames = [rows_to_frame(self._buffer)] if self._buffer else []
         if self._plain:
-            frames.append(plain_frame(self._plain, self._stamp))
+            frames.append(plain_frame(self._plain, self.stamp))
         self._count += 1
         write_frame(self.dir, f"{self.ingest_id}-{self._count:06d}", pl.concat(frames))
         self._buffer.clear()
@@ -238,8 +238,9 @@ def merge_parts(case: Case) -> None:
     The files' row groups are copied into a new file as they are (parquet_concat), or where
     they cannot be (written by another Polars or with other columns, or past
     CATALOGUE_ROW_GROUPS row groups, which each ingest adds to), streamed through Polars,
-    which writes large row groups again; either way memory does not grow with the size of the catalogue, the new file
-    replaces the old one atomically, and rows keep the order they were written in.
+    which writes large row groups again. Either way memory does not grow with the size of
+    the catalogue, the new file replaces the old one atomically, and rows keep the order
+    they were written in.
     """
     parts = part_files(case)
     if not parts and case.catalogue_path.exists():

@@ -478,25 +478,32 @@ class WorkerSetup(NamedTuple):
     plain_rows: bool = False  # read_batch gives plain files as short rows (FileReader.plain_row)
 
 
-_worker: tuple[WorkerSetup, FileReader] | None = None
-_typers: dict[bool, FileTyper] = {}  # libmagic loaded once per process, whatever the runs
+_readers = threading.local()  # each thread's reader and typers: libmagic's handles are not shared
+
+
+def reader_for(setup: WorkerSetup) -> FileReader:
+    """This thread's reader for a run's setup, made again only when the setup changes, with this
+    thread's typer (libmagic opened once per thread, whatever the runs). With parts_dir, the
+    members of very large archives are written there by the reader."""
+    if getattr(_readers, "setup", None) != setup:
+        reader = FileReader(setup.limits, setup.tmp_dir, setup.full_typing, setup.open_archives,
+                            type_files=setup.open_archives, typer=_typer(setup.full_typing))
+        if setup.parts_dir is not None:
+            reader.spill = _spill_to(Path(setup.parts_dir), setup.columns, setup.stamp)
+        _readers.reader, _readers.setup = reader, setup
+    return _readers.reader
+
+
+def current_reader() -> FileReader | None:
+    """The reader this thread read with last, if any."""
+    return getattr(_readers, "reader", None)
 
 
 def _typer(full_typing: bool) -> FileTyper:
-    if full_typing not in _typers:
-        _typers[full_typing] = FileTyper(full_typing=full_typing)
-    return _typers[full_typing]
-
-
-def init_worker(setup: WorkerSetup) -> FileReader:
-    """Make this process's reader for a run's setup (read_batch does when the setup changes)."""
-    global _worker
-    reader = FileReader(setup.limits, setup.tmp_dir, setup.full_typing, setup.open_archives,
-                        type_files=setup.open_archives, typer=_typer(setup.full_typing))
-    if setup.parts_dir is not None:
-        reader.spill = _spill_to(Path(setup.parts_dir), setup.columns, setup.stamp)
-    _worker = (setup, reader)
-    return reader
+    typers: dict[bool, FileTyper] = _readers.__dict__.setdefault("typers", {})
+    if full_typing not in typers:
+        typers[full_typing] = FileTyper(full_typing=full_typing)
+    return typers[full_typing]
 
 
 def _spill_to(folder: Path, columns: tuple[str, ...], stamp: dict[str, Any]) -> Callable[[list[dict[str, Any]]], None]:
@@ -532,7 +539,7 @@ def read_batch(setup: WorkerSetup, entries: list[DiskEntry],
                moved: list[tuple[Any, ...] | None] | None = None) -> BatchResult:
     """Read a batch of files for the run that setup describes. moved, where given, holds for
     each file what another reader's compiled reader found (see handed_on), or None."""
-    reader = _worker[1] if _worker is not None and _worker[0] == setup else init_worker(setup)
+    reader = reader_for(setup)
     columns, stamp = setup.columns, setup.stamp
     result = BatchResult([], [])
     for index, entry in enumerate(entries):
@@ -554,9 +561,6 @@ def compiled_reader_present() -> bool:
     return _intake is not None
 
 
-_thread_readers = threading.local()  # a reader per thread: libmagic's handles are not shared
-
-
 def read_plain_batch(setup: WorkerSetup, entries: list[DiskEntry]
                      ) -> tuple[list[tuple[Any, ...]], list[tuple[int, DiskEntry, tuple[Any, ...] | None]]]:
     """The plain files of a batch (FileReader.plain_row), read on a thread of the calling process;
@@ -566,12 +570,7 @@ def read_plain_batch(setup: WorkerSetup, entries: list[DiskEntry]
     The compiled reader reads and hashes PLAIN_BATCH_BYTES of files at a time without the
     GIL, so the thread's Python work (typing, rows) and the main thread's walk go on beside it.
     """
-    local = _thread_readers
-    if getattr(local, "setup", None) != setup:
-        local.reader = FileReader(setup.limits, setup.tmp_dir, setup.full_typing, setup.open_archives,
-                                  type_files=setup.open_archives, typer=_thread_typer(setup.full_typing))
-        local.setup = setup
-    reader: FileReader = local.reader
+    reader = reader_for(setup)
     plain: list[tuple[Any, ...]] = []
     left: list[tuple[int, DiskEntry, tuple[Any, ...] | None]] = []
     small: list[int] = []
@@ -614,14 +613,6 @@ def handed_on(entry: DiskEntry, found: tuple[Any, ...] | None) -> tuple[DiskEntr
     if found[0] == "changed":
         return entry, found
     return (entry if entry.st is not None else entry._replace(st=SmallStat(*found[:8]))), READ_WHOLE
-
-
-def _thread_typer(full_typing: bool) -> FileTyper:
-    """This thread's typer (libmagic's handles are not shared between threads), made once."""
-    typers: dict[bool, FileTyper] = _thread_readers.__dict__.setdefault("typers", {})
-    if full_typing not in typers:
-        typers[full_typing] = FileTyper(full_typing=full_typing)
-    return typers[full_typing]
 
 
 def as_tuple(row: dict[str, Any], columns: tuple[str, ...], stamp: dict[str, Any]) -> tuple[Any, ...]:

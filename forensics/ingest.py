@@ -181,7 +181,7 @@ def ingest_unlocked(
     report.resumed_rows = sum(pl.scan_parquet(p, glob=False).select(pl.len()).collect().item() for p in part_files(case))
     known = _known_entries(case)
     stamp = {"ingest_id": ingest_id, "label": label, "recorded_at": time.time_ns()}
-    writer = PartWriter(case, ingest_id)
+    writer = PartWriter(case, stamp)
     workers = workers or default_workers()
     tmp_dir = tmp_dir_for(case.tmp_dir)
 
@@ -191,16 +191,20 @@ def ingest_unlocked(
         if on_problem is not None:
             on_problem(problem)
 
-    def finish(result: tuple[list[tuple[Any, ...]], int], entry: DiskEntry) -> None:
-        group, spilled = result
-        head = group[0]
-        before = known.get((head[I_ROOT], head[I_PATH])) if known else None
+    def count(root: str, path: str, sha256: str | None) -> None:
+        """A file read: new, changed, or the same content with new metadata."""
+        before = known.get((root, path)) if known else None
         if before is None:
             report.new += 1
-        elif before.sha256 is not None and head[I_SHA256] == before.sha256:
+        elif before.sha256 is not None and sha256 == before.sha256:
             report.metadata_changed += 1
         else:
             report.changed += 1
+
+    def finish(result: tuple[list[tuple[Any, ...]], int], entry: DiskEntry) -> None:
+        group, spilled = result
+        head = group[0]
+        count(head[I_ROOT], head[I_PATH], head[I_SHA256])
         report.members += len(group) - 1 + spilled
         size = head[I_SIZE] or 0
         if head[I_SHA256]:
@@ -215,18 +219,12 @@ def ingest_unlocked(
     def finish_plain(rows: list[tuple[Any, ...]]) -> None:
         if known:
             for row in rows:
-                before = known.get((row[P_ROOT], row[P_PATH]))
-                if before is None:
-                    report.new += 1
-                elif row[P_SHA256] == before.sha256:
-                    report.metadata_changed += 1
-                else:
-                    report.changed += 1
-        else:
+                count(row[P_ROOT], row[P_PATH], row[P_SHA256])
+        else:  # a first ingest: every file is new
             report.new += len(rows)
         size = sum(row[P_SIZE] for row in rows)
         report.bytes_read += size
-        writer.add_plain(rows, stamp)
+        writer.add_plain(rows)
         if progress is not None:
             progress(len(rows), size)
 

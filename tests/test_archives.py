@@ -371,7 +371,8 @@ def test_the_members_of_a_huge_archive_are_written_by_the_worker(open_test_case,
     members["broken.gz"] = bytes(broken)
     write(tmp_path / "ev" / "many.tar", _tar_bytes(members))
     report = ingest(open_test_case, [str(tmp_path / "ev")], workers=1)
-    assert evidence._worker is not None and evidence._worker[1].spilled_total >= 20
+    reader = evidence.current_reader()
+    assert reader is not None and reader.spilled_total >= 20
     assert report.members == 25  # 24 members and the content of broken.gz
     assert any("many.tar!broken.gz!broken: damaged or truncated" in problem for problem in report.problems)
     rows = rows_of(open_test_case.path)

@@ -414,11 +414,11 @@ def test_a_reader_is_made_again_for_a_run_with_another_setup(case_dir: Path, web
     from forensics.ingest import ingest
 
     first = ingest(open_case(case_dir), [str(web_root)], workers=1, label="EXH-1")  # read in this process
-    reader = evidence._worker[1] if evidence._worker else None
+    reader = evidence.current_reader()
     write(web_root / "index.php", "<?php\necho 'changed';\n")
     second = ingest(open_case(case_dir), [str(web_root)], workers=1, label="EXH-2")
-    assert evidence._worker is not None and evidence._worker[1] is not reader
-    assert evidence._worker[1].typer is reader.typer  # libmagic loaded once
+    assert evidence.current_reader() is not None and evidence.current_reader() is not reader
+    assert evidence.current_reader().typer is reader.typer  # libmagic loaded once
     rows = rows_of(case_dir)
     assert (rows["index.php"]["ingest_id"], rows["index.php"]["label"]) == (second.ingest_id, "EXH-2")
     assert rows["config.php"]["ingest_id"] == first.ingest_id

@@ -297,8 +297,8 @@ def test_a_file_handed_on_keeps_the_stat_taken_before_it_was_read(tmp_path: Path
     walked = next(e for e in walk(os.fspath(tmp_path / "ev"), stat_files=True) if e.is_file)
     assert evidence.handed_on(walked, found) == (walked, evidence.READ_WHOLE)  # the walk's own stat stays
     reader = FileReader(Limits(), None)
-    evidence.init_worker(evidence.WorkerSetup(Limits(), None, False, True, COLUMN_NAMES, {}, None, True))
-    result = evidence.read_batch(evidence._worker[0], [handed], [moved])  # read the general way, archive opened
+    setup = evidence.WorkerSetup(Limits(), None, False, True, COLUMN_NAMES, {}, None, True)
+    result = evidence.read_batch(setup, [handed], [moved])  # read the general way, archive opened
     assert not result.plain and [len(rows) for _, rows, _ in result.others] == [2]
     assert result.others[0][1][0] == as_tuple(reader.read(handed)[0], COLUMN_NAMES, {})
 
